@@ -1,0 +1,4 @@
+"""Operations with explicit backward passes: ``from tinyalex import functional as F``."""
+from .activation import relu, sigmoid, tanh
+from .basic import (add, concat, div, flatten, getitem, linear, matmul, mean, mul, reshape, split, sub,
+                    sum, to_device, transpose)

@@ -1,0 +1,59 @@
+"""Nonlinearities: the paper's ReLU (section 3.1) and the saturating tanh and sigmoid it replaced."""
+from .. import backend
+from ..tensor import Function
+from . import checks
+
+
+class ReLU(Function):
+    def forward(self, x):
+        y = backend.xp(x).maximum(x, 0)
+        self.save_for_backward(y=y)
+        return y
+
+    def backward(self, gy):
+        # at x == 0 the derivative is taken as 0 (the kink: gradcheck must keep inputs away from it)
+        return (gy * (self.saved.y > 0),)
+
+
+def relu(x):
+    """Rectified linear unit f(x) = max(0, x) (paper section 3.1). Any shape -> same shape."""
+    (x,) = checks.tensors(x)
+    checks.floating("relu", x)
+    return ReLU()(x)
+
+
+class Tanh(Function):
+    def forward(self, x):
+        y = backend.xp(x).tanh(x)
+        self.save_for_backward(y=y)
+        return y
+
+    def backward(self, gy):
+        y = self.saved.y
+        return (gy * (1 - y * y),)
+
+
+def tanh(x):
+    """f(x) = tanh(x), the saturating unit of paper Figure 1; f'(x) = 1 - f(x)^2. Same shape."""
+    (x,) = checks.tensors(x)
+    checks.floating("tanh", x)
+    return Tanh()(x)
+
+
+class Sigmoid(Function):
+    def forward(self, x):
+        xp = backend.xp(x)
+        y = 0.5 * (xp.tanh(0.5 * x) + 1)  # = 1 / (1 + e^-x) without overflow for large |x|
+        self.save_for_backward(y=y)
+        return y
+
+    def backward(self, gy):
+        y = self.saved.y
+        return (gy * y * (1 - y),)
+
+
+def sigmoid(x):
+    """f(x) = 1 / (1 + e^-x) (paper section 3.1 mentions it with tanh); f' = f (1 - f). Same shape."""
+    (x,) = checks.tensors(x)
+    checks.floating("sigmoid", x)
+    return Sigmoid()(x)

@@ -1,0 +1,39 @@
+"""Input checks shared by the operations: a user's mistake gets a message naming the op."""
+from ..tensor import Tensor, as_tensor
+
+
+def floating(op, *tensors):
+    """Raise TypeError unless every tensor is float32 or float64 (float16 and integers are refused)."""
+    for t in tensors:
+        if t is not None and t.dtype.name not in ("float32", "float64"):
+            raise TypeError(f"{op}: expected a float32 or float64 tensor, got {t.dtype}")
+
+
+def ndim(op, t, n, what="input", layout=None):
+    """Raise ValueError unless ``t`` has ``n`` dimensions."""
+    if t.ndim != n:
+        hint = f" ({layout})" if layout else ""
+        raise ValueError(f"{op}: expected a {n}-D {what}{hint}, got shape {t.shape}")
+
+
+def same_device(op, *tensors):
+    devices = sorted({t.device for t in tensors if t is not None})
+    if len(devices) > 1:
+        raise ValueError(f"{op}: inputs are on different devices ({' and '.join(devices)}); "
+                         "move one with .to(device) first")
+
+
+def pair(op, name, value):
+    """``k`` or ``(kh, kw)`` -> ``(kh, kw)`` of ints; negative values are refused."""
+    v = (value, value) if isinstance(value, int) else tuple(value)
+    if len(v) != 2 or not all(isinstance(i, int) for i in v):
+        raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
+    if min(v) < 0:
+        raise ValueError(f"{op}: {name} must not be negative, got {value!r}")
+    return v
+
+
+def tensors(*xs):
+    """Inputs as tensors (arrays and numbers are wrapped as constants)."""
+    first = next((x for x in xs if isinstance(x, Tensor)), None)
+    return [None if x is None else as_tensor(x, like=first) for x in xs]

@@ -1,0 +1,290 @@
+"""Tensor, Function and the backward walk: the whole autograd engine.
+
+A ``Tensor`` wraps a raw array (NumPy on the CPU, CuPy on a GPU) and remembers the ``Function`` that
+made it. A ``Function`` computes on raw arrays: ``forward(*arrays)`` returns the outputs and saves,
+by name, what ``backward(*grad_outputs)`` needs to return one gradient per input. ``Tensor.backward``
+walks the recorded graph in reverse topological order and adds up (chain rule) the gradients that
+reach each tensor; leaves that ``requires_grad`` keep theirs in ``.grad``.
+"""
+import contextlib
+import time
+import types
+import weakref
+
+import numpy as np
+
+from . import backend
+
+_grad_enabled = True
+_hooks = []  # observers of every call (see trace.py); empty in normal runs, so nothing is timed
+
+
+@contextlib.contextmanager
+def no_grad():
+    """Inside this context no graph is recorded (evaluation, optimiser updates)."""
+    global _grad_enabled
+    previous, _grad_enabled = _grad_enabled, False
+    try:
+        yield
+    finally:
+        _grad_enabled = previous
+
+
+def is_grad_enabled():
+    return _grad_enabled
+
+
+def _as_array(data, dtype, device):
+    if isinstance(data, Tensor):
+        data = data.data
+    xp = backend.module_for(device)
+    with backend.on_device(device):
+        if backend.is_gpu_array(data) or isinstance(data, np.ndarray):
+            array = backend.to_device(data, device)
+        else:
+            array = xp.asarray(data)
+        if dtype is None:
+            # Python floats become float32, as in PyTorch; arrays keep a float or integer dtype.
+            if array.dtype.kind == "f":
+                keep = isinstance(data, np.ndarray) or backend.is_gpu_array(data)
+                dtype = array.dtype if keep else np.float32
+            elif array.dtype.kind in "iub":
+                dtype = array.dtype
+            else:
+                raise TypeError(f"tensor: cannot make a tensor of dtype {array.dtype}")
+        return array.astype(dtype, copy=False)
+
+
+class Tensor:
+    """An array with a gradient and a device.
+
+    Attributes: ``data`` (the raw NumPy/CuPy array), ``grad`` (a raw array of the same shape, or
+    None), ``requires_grad``, ``creator`` (the Function that made it, None for leaves), and the
+    read-only ``shape``, ``dtype``, ``device``, ``ndim``.
+    """
+
+    __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
+
+    def __init__(self, data, requires_grad=False, creator=None, name=None):
+        self.data = data
+        self.grad = None
+        self.requires_grad = bool(requires_grad)
+        self.creator = creator
+        self.name = name
+
+    # ---- description
+    shape = property(lambda self: tuple(self.data.shape))
+    dtype = property(lambda self: self.data.dtype)
+    ndim = property(lambda self: self.data.ndim)
+    size = property(lambda self: int(self.data.size))
+    device = property(lambda self: backend.device_of(self.data))
+
+    def __len__(self):
+        return self.data.shape[0]
+
+    def __repr__(self):
+        made = f", creator={type(self.creator).__name__}" if self.creator is not None else ""
+        grad = ", requires_grad=True" if self.requires_grad else ""
+        return f"Tensor(shape={self.shape}, dtype={self.dtype}, device='{self.device}'{grad}{made})"
+
+    # ---- conversions
+    def numpy(self):
+        """A NumPy array of the values (a copy from the GPU; the array itself on the CPU)."""
+        return backend.to_numpy(self.data)
+
+    def item(self):
+        return self.numpy().item()
+
+    def to(self, device):
+        """Move to ``device``; differentiable (the gradient moves back)."""
+        from .functional.basic import to_device
+        return to_device(self, device)
+
+    def detach(self):
+        """The same data, cut from the graph."""
+        return Tensor(self.data)
+
+    def astype(self, dtype):
+        """A copy with another dtype, cut from the graph (used to switch float32/float64)."""
+        return Tensor(self.data.astype(dtype), requires_grad=self.requires_grad)
+
+    # ---- autograd
+    def backward(self, grad=None):
+        """Back-propagate from this tensor.
+
+        ``grad`` is dL/d(self); it may be left out only when the tensor holds a single value (a
+        loss), where it is 1. Gradients of leaves that require grad are *added* to their ``.grad``
+        (call ``zero_grad`` between steps); saved arrays are freed as the walk passes.
+        """
+        xp = backend.xp(self.data)
+        if grad is None:
+            if self.size != 1:
+                raise ValueError(f"backward: grad must be given for a tensor of shape {self.shape}, "
+                                 "not a single value")
+            with backend.on_device(self.device):
+                grad = xp.ones_like(self.data)
+        else:
+            grad = _as_array(grad, self.dtype, self.device)
+            if grad.shape != self.data.shape:
+                raise ValueError(f"backward: grad of shape {grad.shape} given for a tensor of shape {self.shape}")
+        backward(self, grad)
+
+    # ---- operators (thin wrappers over tinyalex.functional.basic)
+    def _basic(self):
+        from .functional import basic
+        return basic
+
+    def __add__(self, other): return self._basic().add(self, other)
+    def __radd__(self, other): return self._basic().add(other, self)
+    def __sub__(self, other): return self._basic().sub(self, other)
+    def __rsub__(self, other): return self._basic().sub(other, self)
+    def __mul__(self, other): return self._basic().mul(self, other)
+    def __rmul__(self, other): return self._basic().mul(other, self)
+    def __truediv__(self, other): return self._basic().div(self, other)
+    def __neg__(self): return self._basic().mul(self, -1.0)
+    def __matmul__(self, other): return self._basic().matmul(self, other)
+    def __getitem__(self, index): return self._basic().getitem(self, index)
+
+    def sum(self, axis=None, keepdims=False): return self._basic().sum(self, axis, keepdims)
+    def mean(self, axis=None, keepdims=False): return self._basic().mean(self, axis, keepdims)
+    def reshape(self, *shape): return self._basic().reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
+    def flatten(self): return self._basic().flatten(self)
+    def transpose(self, *axes): return self._basic().transpose(self, axes or None)
+
+    @property
+    def T(self):
+        return self.transpose()
+
+
+def tensor(data, dtype=None, device="cpu", requires_grad=False):
+    """Make a Tensor from an array-like.
+
+    ``dtype``: None keeps a NumPy/CuPy array's float or integer dtype and makes Python floats
+    float32 (as PyTorch does); or name one ("float32", "float64", "int64", ...).
+    """
+    device = backend.parse_device(device)
+    array = _as_array(data, None if dtype is None else np.dtype(dtype), device)
+    if requires_grad and array.dtype.kind != "f":
+        raise TypeError(f"tensor: only floating-point tensors can require grad, got {array.dtype}")
+    return Tensor(array, requires_grad=requires_grad)
+
+
+def as_tensor(x, like=None):
+    """Tensors pass through; arrays and numbers become constant tensors (on ``like``'s device)."""
+    if isinstance(x, Tensor):
+        return x
+    device = like.device if like is not None else (backend.device_of(x) if hasattr(x, "shape") else "cpu")
+    if like is not None and not hasattr(x, "dtype"):
+        return tensor(x, dtype=like.dtype, device=device)  # a Python number takes the tensor's dtype
+    return tensor(x, device=device)
+
+
+class Function:
+    """One differentiable operation on raw arrays.
+
+    Subclasses define ``forward(*arrays)`` returning an array (or a tuple of arrays) and
+    ``backward(*grad_outputs)`` returning a tuple with one gradient (or None) per input. What
+    backward needs is kept by name with ``self.save_for_backward(x=x, ...)`` and read back as
+    ``self.saved.x``. Configuration (stride, padding, ...) goes to ``__init__``.
+    Calling the function on tensors runs forward and, if any input requires grad, records the graph.
+    """
+
+    crosses_devices = False  # only the device move may take inputs and give outputs on other devices
+
+    def save_for_backward(self, **arrays):
+        self.saved = types.SimpleNamespace(**arrays)
+
+    def forward(self, *arrays):
+        raise NotImplementedError
+
+    def backward(self, *grad_outputs):
+        raise NotImplementedError
+
+    @property
+    def label(self):
+        return type(self).__name__
+
+    def __repr__(self):
+        shapes = ", ".join(str(t.shape) for t in getattr(self, "inputs", ()))
+        return f"<{self.label}({shapes})>"
+
+    def __call__(self, *inputs):
+        tensors = [as_tensor(x) for x in inputs]
+        devices = sorted({t.device for t in tensors})
+        if len(devices) > 1 and not self.crosses_devices:
+            raise ValueError(f"{self.label}: inputs are on different devices ({' and '.join(devices)}); "
+                             "move one with .to(device) first")
+        start = time.perf_counter() if _hooks else 0.0
+        with backend.on_device(devices[0] if devices else "cpu"):
+            outputs = self.forward(*(t.data for t in tensors))
+        single = not isinstance(outputs, tuple)
+        outputs = (outputs,) if single else outputs
+        record = _grad_enabled and any(t.requires_grad for t in tensors)
+        results = tuple(Tensor(o, requires_grad=record, creator=self if record else None) for o in outputs)
+        if record:
+            self.inputs = tensors
+            # weak references: an output nobody holds any more gets no gradient, and no cycle
+            # output -> function -> output keeps activations alive after the step
+            self.outputs = [weakref.ref(r) for r in results]
+            self.output_specs = [(r.shape, r.dtype) for r in results]
+        for hook in _hooks:
+            hook.on_forward(self, tensors, results, time.perf_counter() - start)
+        return results[0] if single else results
+
+
+def _topological_order(root):
+    """Functions reachable from ``root``, each after all functions that consume its outputs."""
+    order, seen = [], set()
+    stack = [(root.creator, False)] if root.creator is not None else []
+    while stack:  # iterative depth-first search: deep networks would overflow Python's recursion
+        fn, expanded = stack.pop()
+        if expanded:
+            order.append(fn)
+            continue
+        if id(fn) in seen:
+            continue
+        seen.add(id(fn))
+        stack.append((fn, True))
+        stack.extend((t.creator, False) for t in fn.inputs if t.creator is not None and id(t.creator) not in seen)
+    return order[::-1]
+
+
+def backward(root, grad):
+    """Reverse-mode walk from ``root`` with dL/d(root) = ``grad`` (a raw array)."""
+    grads = {id(root): grad}
+    if root.creator is None:
+        _accumulate_leaf(root, grad)
+        return
+    for fn in _topological_order(root):
+        outs = [grads.pop(id(ref()), None) if ref() is not None else None for ref in fn.outputs]
+        if all(g is None for g in outs):
+            continue
+        device = fn.inputs[0].device if not fn.crosses_devices else backend.device_of(next(g for g in outs if g is not None))
+        xp = backend.module_for(device)
+        with backend.on_device(device):
+            outs = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(outs, fn.output_specs)]
+        start = time.perf_counter() if _hooks else 0.0
+        with backend.on_device(fn.inputs[0].device):
+            in_grads = fn.backward(*outs)
+        if not isinstance(in_grads, tuple):
+            in_grads = (in_grads,)
+        if len(in_grads) != len(fn.inputs):
+            raise RuntimeError(f"{fn.label}.backward returned {len(in_grads)} gradients for {len(fn.inputs)} inputs")
+        for hook in _hooks:
+            hook.on_backward(fn, outs, in_grads, time.perf_counter() - start)
+        fn.saved = None  # free what forward kept; the graph cannot be walked twice
+        for t, g in zip(fn.inputs, in_grads):
+            if g is None or not t.requires_grad:
+                continue
+            if g.shape != t.data.shape:
+                raise RuntimeError(f"{fn.label}.backward gave a gradient of shape {g.shape} "
+                                   f"for an input of shape {t.shape}")
+            if t.creator is None:
+                _accumulate_leaf(t, g)
+            else:
+                grads[id(t)] = grads[id(t)] + g if id(t) in grads else g
+
+
+def _accumulate_leaf(t, g):
+    if t.requires_grad:
+        t.grad = g.copy() if t.grad is None else t.grad + g
