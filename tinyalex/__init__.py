@@ -5,3 +5,4 @@ from .tensor import Function, Tensor, as_tensor, is_grad_enabled, no_grad, tenso
 from . import functional
 
 __version__ = "0.1.0"
+from .gradcheck import gradcheck
