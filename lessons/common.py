@@ -1,0 +1,125 @@
+"""What every lesson shares: its options, the opening banner, progress bars, data and saved figures.
+
+A lesson starts with::
+
+    lesson = common.Lesson("02", "ReLU vs tanh", "section 3.1, Figure 1",
+                           runs={"quick": ("two tiny CNNs, 2 epochs", "10 s"),
+                                 "default": ("two four-layer CNNs, 12 epochs", "4 min"),
+                                 "data": ("the same on CIFAR-10", "20 min on CPU, 2 min on a GPU")})
+
+which reads the command line, says what will run and how long it takes, and gives the lesson
+``lesson.mode`` ("quick", "default" or "data"), ``lesson.device``, ``lesson.pick(quick=..., ...)``,
+``lesson.datasets(...)``, ``lesson.progress(...)`` and ``lesson.save(fig, name)``.
+
+Options (every lesson):
+
+    --quick          seconds, on the embedded synthetic data, CPU (the test suite runs this)
+    (none)           the default: a few minutes on the CPU, on the embedded synthetic data
+    --data PATH      a real data set (see ``tinyalex.data.load``), e.g. CIFAR-10; best with --device cuda
+    --device DEV     cpu, cuda or cuda:N
+    --out DIR        where figures go (default: lessons/out/)
+    --seed N         the engine's random seed (default 0)
+"""
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # figures go to files; no window, no display needed
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+import tinyalex as ta  # noqa: E402
+
+HERE = Path(__file__).resolve().parent
+MODES = ("quick", "default", "data")
+
+
+def parse_options(argv=None):
+    p = argparse.ArgumentParser(description="Run a tinyalex lesson as a script.")
+    p.add_argument("--quick", action="store_true", help="seconds, embedded synthetic data, CPU (for tests)")
+    p.add_argument("--data", help="a data set for tinyalex.data.load: 'cifar10', a CIFAR-10 folder, "
+                                  "or an image folder with train/ and test/")
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
+    p.add_argument("--out", default=str(HERE / "out"), help="folder for figures (default lessons/out)")
+    p.add_argument("--seed", type=int, default=0, help="the engine's random seed (default 0)")
+    # parse_known_args: inside Jupyter, sys.argv holds the kernel's own arguments
+    args, _ = p.parse_known_args(sys.argv[1:] if argv is None else argv)
+    if args.quick and args.data:
+        p.error("--quick runs on the embedded data; leave out --data")
+    return args
+
+
+class Lesson:
+    """One run of a lesson: options, banner, the size knobs of each mode, data, figures, timing.
+
+    ``runs`` maps each mode to (what it runs, how long it takes); modes left out fall back to
+    "default", so a lesson that needs no data set simply runs its default experiment with --data.
+    """
+
+    def __init__(self, number, title, section, runs, argv=None):
+        self.args = parse_options(argv)
+        self.number, self.title = number, title
+        self.mode = "quick" if self.args.quick else "data" if self.args.data else "default"
+        self.device = ta.backend.parse_device(self.args.device)
+        self.out = Path(self.args.out)
+        self.out.mkdir(parents=True, exist_ok=True)
+        ta.manual_seed(self.args.seed)
+        self.started = time.perf_counter()
+        what, how_long = runs.get(self.mode, runs["default"])
+        print(f"=== Lesson {number}: {title} (paper {section}) ===")
+        print(f"This will run {what}, on {self.device} ({self.mode} mode); it takes about {how_long}.")
+        print(f"Figures go to {self.out}{os.sep}")
+
+    def pick(self, quick, default, data=None):
+        """The setting for this run's mode (``data`` falls back to ``default``)."""
+        return {"quick": quick, "default": default, "data": default if data is None else data}[self.mode]
+
+    def progress(self, iterable, desc, total=None):
+        """A progress bar (on stderr; quiet when it is not a terminal, e.g. under the tests)."""
+        return tqdm(iterable, desc=desc, total=total, leave=False, disable=None, dynamic_ncols=True)
+
+    def datasets(self, n_train, n_test):
+        """(train, test) data sets: the embedded synthetic shapes, or ``--data`` cut to the given sizes.
+
+        ``None`` keeps a whole split of ``--data``.
+        """
+        from tinyalex import data
+        if self.mode != "data":
+            return (data.SyntheticShapes(n_train, seed=self.args.seed, train=True),
+                    data.SyntheticShapes(n_test, seed=self.args.seed, train=False))
+        return (data.subset(data.load(self.args.data, train=True), n_train, seed=self.args.seed),
+                data.subset(data.load(self.args.data, train=False), n_test, seed=self.args.seed))
+
+    def save(self, fig, name):
+        """Write ``fig`` as ``<out>/<number>_<name>.png`` atomically (temporary file, then rename)."""
+        path = self.out / f"{self.number}_{name}.png"
+        fd, tmp = tempfile.mkstemp(suffix=".png", dir=self.out)
+        os.close(fd)
+        try:
+            fig.savefig(tmp, dpi=120, bbox_inches="tight")
+            os.replace(tmp, path)
+        finally:
+            if os.path.exists(tmp):
+                os.remove(tmp)
+            plt.close(fig)
+        print(f"figure: {path}")
+        return path
+
+    def done(self):
+        print(f"=== Lesson {self.number} done in {time.perf_counter() - self.started:.1f} s ===")
+
+
+def table(rows, header):
+    """A plain-text table: ``rows`` of values under ``header`` (numbers right-aligned)."""
+    cells = [[str(h) for h in header]] + [[f"{v:,}" if isinstance(v, (int, np.integer)) else str(v) for v in r]
+                                          for r in rows]
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    lines = ["  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))) for r in cells]
+    lines.insert(1, "  ".join("-" * w for w in widths))
+    return "\n".join(lines)
