@@ -1,0 +1,134 @@
+"""Convolution: im2col/col2im are adjoint, conv2d matches the loop reference and its gradients check."""
+import numpy as np
+import pytest
+
+import tinyalex as ta
+from tinyalex import functional as F
+from tinyalex.functional.reference import conv2d_backward_reference, conv2d_reference
+
+# (x shape, weight shape, stride, padding, groups): overlap, padding, groups, odd and rectangular sizes
+CASES = [
+    ((2, 3, 7, 7), (4, 3, 3, 3), 1, 0, 1),
+    ((2, 3, 9, 9), (4, 3, 3, 3), 2, 1, 1),          # stride < kernel: overlapping windows
+    ((1, 3, 11, 11), (5, 3, 5, 5), 3, 2, 1),        # batch 1, odd sizes
+    ((2, 4, 8, 9), (6, 2, 3, 2), 2, 1, 2),          # two groups (the paper's two GPUs), rectangular kernel
+    ((3, 6, 6, 5), (4, 3, 2, 3), (2, 1), (0, 2), 2),  # per-axis stride and padding
+    ((2, 2, 5, 5), (3, 2, 5, 5), 1, 0, 1),          # kernel as large as the input: 1x1 output
+]
+
+
+def test_outsize_floor_rounding_and_the_papers_227():
+    assert F.conv_outsize(227, 11, 4, 0) == 55      # paper section 3.5: 55x55 maps from 227x227
+    assert F.conv_outsize(224, 11, 4, 0) == 54      # ... which 224x224 would not give
+    assert F.conv_outsize(224, 11, 4, 2) == 55
+    assert [F.conv_outsize(n, 3, 2, 0) for n in (55, 27, 13)] == [27, 13, 6]  # overlapping pooling
+    assert F.conv_outsize(32, 5, 1, 2) == 32
+
+
+@pytest.mark.parametrize("args, match", [((4, 5, 1, 0), "larger than the padded input"),
+                                         ((4, 3, 0, 0), "stride must be positive")])
+def test_outsize_errors(args, match):
+    with pytest.raises(ValueError, match=match):
+        F.conv_outsize(*args)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups", CASES)
+def test_col2im_is_the_adjoint_of_im2col(rng, x_shape, w_shape, stride, padding, groups):
+    """<im2col(x), c> = <x, col2im(c)>: overlapping windows must add up in col2im, not overwrite."""
+    (KH, KW), (SH, SW), (PH, PW) = w_shape[2:], np.broadcast_to(stride, 2), np.broadcast_to(padding, 2)
+    x = rng.standard_normal(x_shape)
+    col = F.im2col(x, KH, KW, SH, SW, PH, PW)
+    c = rng.standard_normal(col.shape)
+    assert np.isclose(np.vdot(col, c), np.vdot(x, F.col2im(c, x_shape, KH, KW, SH, SW, PH, PW)), rtol=1e-12)
+
+
+def test_im2col_columns_are_receptive_fields(rng):
+    x = rng.standard_normal((2, 3, 5, 6))
+    col = F.im2col(x, 3, 2, 2, 1, 1, 0)                      # OH = 3, OW = 5
+    n, oh, ow = 1, 2, 3
+    field = np.pad(x, ((0, 0), (0, 0), (1, 1), (0, 0)))[n, :, oh * 2:oh * 2 + 3, ow:ow + 2]
+    np.testing.assert_array_equal(col[:, (n * 3 + oh) * 5 + ow], field.ravel())
+
+
+def _tensors(rng, x_shape, w_shape, dtype="float64"):
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    return [ta.tensor(a, dtype=dtype, requires_grad=True) for a in (x, w, b)]
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups", CASES)
+def test_conv2d_forward_and_backward_match_the_loop_reference(rng, x_shape, w_shape, stride, padding, groups):
+    x, w, b = _tensors(rng, x_shape, w_shape)
+    y = F.conv2d(x, w, b, stride, padding, groups)
+    np.testing.assert_allclose(y.numpy(), conv2d_reference(x.data, w.data, b.data, stride, padding, groups),
+                               rtol=1e-12, atol=1e-12)
+    gy = rng.standard_normal(y.shape)
+    y.backward(gy)
+    for got, want in zip((x.grad, w.grad, b.grad),
+                         conv2d_backward_reference(x.data, w.data, gy, stride, padding, groups)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups", CASES[1:5])
+def test_conv2d_gradcheck(rng, x_shape, w_shape, stride, padding, groups):
+    assert ta.gradcheck(lambda x, w, b: F.conv2d(x, w, b, stride, padding, groups), *_tensors(rng, x_shape, w_shape))
+
+
+def test_conv2d_without_bias_and_in_float32(rng):
+    x, w, _ = _tensors(rng, (2, 3, 6, 6), (4, 3, 3, 3), "float32")
+    y = F.conv2d(x, w, padding=1)
+    assert y.dtype == np.float32 and y.shape == (2, 4, 6, 6)
+    np.testing.assert_allclose(y.numpy(), conv2d_reference(x.data, w.data, padding=1), rtol=1e-5, atol=1e-5)
+    y.backward(np.ones(y.shape, np.float32))
+    assert x.grad.dtype == w.grad.dtype == np.float32
+
+
+def test_conv2d_first_layer_of_the_paper_gives_55x55():
+    x, w = ta.tensor(np.zeros((1, 3, 227, 227))), ta.tensor(np.zeros((96, 3, 11, 11)))
+    assert F.conv2d(x, w, stride=4).shape == (1, 96, 55, 55)
+
+
+def _bad(**change):
+    args = dict(x=np.zeros((2, 4, 8, 8)), w=np.zeros((6, 2, 3, 3)), b=np.zeros(6), stride=1, padding=0, groups=2)
+    args.update(change)
+    return {k: ta.tensor(v) if isinstance(v, np.ndarray) else v for k, v in args.items()}
+
+
+@pytest.mark.parametrize("change, error, match", [
+    (dict(x=np.zeros((4, 8, 8))), ValueError, "4-D input"),
+    (dict(w=np.zeros((6, 2, 3))), ValueError, "4-D weight"),
+    (dict(x=np.zeros((2, 6, 8, 8))), ValueError, "input channels"),
+    (dict(x=np.zeros((2, 5, 8, 8)), w=np.zeros((6, 1, 3, 3)), groups=5), ValueError, "divisible by groups"),
+    (dict(w=np.zeros((5, 2, 3, 3)), b=np.zeros(5)), ValueError, "divisible by groups"),
+    (dict(groups=0), ValueError, "groups must be a positive int"),
+    (dict(w=np.zeros((6, 2, 9, 9))), ValueError, "larger than the padded input"),
+    (dict(stride=0), ValueError, "stride must be positive"),
+    (dict(padding=-1), ValueError, "padding must not be negative"),
+    (dict(b=np.zeros(5)), ValueError, "bias must have shape"),
+    (dict(x=np.zeros((2, 4, 8, 8), np.int64)), TypeError, "float32 or float64"),
+    (dict(x=np.zeros((2, 4, 8, 8), np.float16)), TypeError, "float32 or float64"),
+    (dict(x=np.zeros((2, 4, 8, 8), np.float32)), TypeError, "share one dtype"),
+])
+def test_conv2d_bad_inputs(change, error, match):
+    with pytest.raises(error, match=f"conv2d: .*{match}"):
+        F.conv2d(**_bad(**change))
+
+
+@pytest.mark.gpu
+def test_conv2d_inputs_on_different_devices():
+    args = _bad()
+    args["w"] = args["w"].to("cuda")
+    with pytest.raises(ValueError, match="conv2d: inputs are on different devices"):
+        F.conv2d(**args)
+
+
+def test_conv2d_same_on_cpu_and_device(rng, device):
+    x, w, b = _tensors(rng, (2, 4, 9, 9), (6, 2, 3, 3), "float32")
+    y = F.conv2d(x, w, b, 2, 1, 2)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(gy)
+    xd, wd, bd = (ta.tensor(t.data, device=device, requires_grad=True) for t in (x, w, b))
+    yd = F.conv2d(xd, wd, bd, 2, 1, 2)
+    yd.backward(ta.tensor(gy, device=device))
+    for got, want in ((yd, y.data), (xd.grad, x.grad), (wd.grad, w.grad), (bd.grad, b.grad)):
+        got = got.numpy() if isinstance(got, ta.Tensor) else ta.backend.to_numpy(got)
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,176 @@
+"""Convolution as one matrix product: im2col, col2im and conv2d with groups (paper sections 3.2, 3.5).
+
+A convolution slides every filter over every receptive field. ``im2col`` copies each receptive field
+into a column of a matrix, so that all filters meet all fields in a single matrix multiply (the GEMM
+that BLAS on the CPU, cuBLAS on a GPU, do fastest). ``col2im`` is its adjoint: it adds each column
+back onto the pixels it came from, which is what the backward pass needs.
+"""
+from .. import backend
+from ..tensor import Function
+from . import checks
+
+
+def conv_outsize(size, k, s, p, op="conv_outsize"):
+    """Output length of a window of size ``k`` sliding with stride ``s`` over ``size`` padded by ``p``.
+
+        out = floor((size + 2p - k) / s) + 1            (floor rounding, as PyTorch)
+
+    Every convolution and pooling layer takes its output size from here. The paper (section 3.5)
+    filters a 224x224 image with 96 kernels of 11x11 at stride 4 and gets 55x55 maps, but
+
+        floor((224 - 11) / 4) + 1 = 54,     floor((227 - 11) / 4) + 1 = 55,
+
+    so the input must really be 227x227 (or 224 padded by 2: floor((228 - 11) / 4) + 1 = 55).
+    Overlapping pooling (3x3 at stride 2, section 3.4) then gives 55 -> 27 -> 13 -> 6.
+    ``op`` names the operation in the error raised for a stride of 0 or a kernel larger than the
+    padded input.
+    """
+    if s <= 0:
+        raise ValueError(f"{op}: stride must be positive, got {s}")
+    if k > size + 2 * p:
+        raise ValueError(f"{op}: kernel size {k} is larger than the padded input ({size} + 2*{p} = {size + 2 * p})")
+    return (size + 2 * p - k) // s + 1
+
+
+def window(i, j, OH, OW, SH, SW):
+    """Index of the (H, W) pixels that kernel offset (i, j) touches, for all OH x OW outputs at once.
+
+    Output pixel (oh, ow) reads padded input pixel (oh*SH + i, ow*SW + j): a strided slice.
+    """
+    return (Ellipsis, slice(i, i + SH * (OH - 1) + 1, SH), slice(j, j + SW * (OW - 1) + 1, SW))
+
+
+def pad2d(x, PH, PW, value=0):
+    """Pad the last two axes of a raw array by (PH, PW) on both sides with ``value``."""
+    if PH == 0 and PW == 0:
+        return x
+    pad = [(0, 0)] * (x.ndim - 2) + [(PH, PH), (PW, PW)]
+    return backend.xp(x).pad(x, pad, constant_values=value)
+
+
+def im2col(x, KH, KW, SH, SW, PH, PW):
+    """Receptive fields as columns: (N, C, H, W) -> col (C*KH*KW, N*OH*OW), on raw arrays.
+
+    Column ``n*OH*OW + oh*OW + ow`` holds the C*KH*KW input values that output pixel (oh, ow) of
+    image n sees; row ``(c*KH + i)*KW + j`` holds input channel c at kernel offset (i, j)::
+
+                       image 0 ...        image N-1
+                     (0,0) (0,1) ...   ... (OH-1,OW-1)     <- output pixel
+        c=0 (0,0)  [   x     x   ...   ...    x    ]
+        c=0 (0,1)  [   x     x   ...   ...    x    ]
+          ...
+        c=C-1 (KH-1,KW-1)                            ]
+
+    With weights w (O, C, KH, KW) seen as a matrix (O, C*KH*KW), the convolution is the product
+    w @ col (O, N*OH*OW): rows stay contiguous for the GEMM, and the channel-major rows let each
+    group of a grouped convolution take a contiguous block of rows. The copy is one strided slice
+    per kernel offset (KH*KW Python steps, each vectorised over N, C, OH, OW).
+    """
+    N, C, H, W = x.shape
+    OH, OW = conv_outsize(H, KH, SH, PH, "im2col"), conv_outsize(W, KW, SW, PW, "im2col")
+    xp = backend.xp(x)
+    x = pad2d(x, PH, PW).transpose(1, 0, 2, 3)  # (C, N, H, W) view, so slices match col's layout
+    with backend.on_device(backend.device_of(x)):
+        col = xp.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            col[:, i, j] = x[window(i, j, OH, OW, SH, SW)]
+    return col.reshape(C * KH * KW, N * OH * OW)
+
+
+def col2im(col, x_shape, KH, KW, SH, SW, PH, PW):
+    """Adjoint of im2col: col (C*KH*KW, N*OH*OW) -> (N, C, H, W), adding overlapping windows.
+
+    Where windows overlap (stride < kernel) an input pixel sits in several columns and receives the
+    sum of all of them: col2im(col) is not an inverse of im2col but its transpose, so that
+    <im2col(x), col> = <x, col2im(col)>. The result is a new C-contiguous array.
+    """
+    N, C, H, W = x_shape
+    OH, OW = conv_outsize(H, KH, SH, PH, "col2im"), conv_outsize(W, KW, SW, PW, "col2im")
+    col = col.reshape(C, KH, KW, N, OH, OW)
+    xp = backend.xp(col)
+    with backend.on_device(backend.device_of(col)):
+        x = xp.zeros((C, N, H + 2 * PH, W + 2 * PW), dtype=col.dtype)
+    for i in range(KH):
+        for j in range(KW):
+            x[window(i, j, OH, OW, SH, SW)] += col[:, i, j]
+    return xp.ascontiguousarray(x[:, :, PH:PH + H, PW:PW + W].transpose(1, 0, 2, 3))
+
+
+def swap_nc(a):
+    """(N, C, ...) <-> (C, N, ...) as a new contiguous array: between NCHW and the GEMM's layout."""
+    return backend.xp(a).ascontiguousarray(a.swapaxes(0, 1))
+
+
+class Conv2d(Function):
+    def __init__(self, stride, padding, groups):
+        self.stride, self.padding, self.groups = stride, padding, groups
+
+    def forward(self, x, w, b=None):
+        (N, _, H, W), (O, Cg, KH, KW), G = x.shape, w.shape, self.groups
+        (SH, SW), (PH, PW) = self.stride, self.padding
+        OH, OW = conv_outsize(H, KH, SH, PH), conv_outsize(W, KW, SW, PW)
+        col = im2col(x, KH, KW, SH, SW, PH, PW)
+        # one GEMM per group (a batched matmul): (G, O/G, Cg*KH*KW) @ (G, Cg*KH*KW, N*OH*OW)
+        y = backend.xp(x).matmul(w.reshape(G, O // G, -1), col.reshape(G, -1, N * OH * OW))
+        # The columns are kept for gW: rebuilding them costs a pass over the input per kernel offset,
+        # while keeping them costs only memory, and backward reuses their buffer for gx's columns.
+        self.save_for_backward(col=col, x_shape=x.shape, w=w)
+        y = swap_nc(y.reshape(O, N, OH, OW))
+        if b is not None:
+            y += b.reshape(O, 1, 1)
+        return y
+
+    def backward(self, gy):
+        col, w, G = self.saved.col, self.saved.w, self.groups
+        O, P = w.shape[0], col.shape[1]
+        xp = backend.xp(gy)
+        gy = swap_nc(gy).reshape(G, O // G, P)  # (G, O/G, N*OH*OW), like forward's product
+        col = col.reshape(G, -1, P)
+        gW = xp.matmul(gy, col.swapaxes(1, 2)).reshape(w.shape)  # dL/dW = gy col^T
+        # dL/dcol = W^T gy, written over the columns (no longer needed) to spare a second buffer
+        xp.matmul(w.reshape(G, O // G, -1).swapaxes(1, 2), gy, out=col)
+        gx = col2im(col, self.saved.x_shape, *w.shape[2:], *self.stride, *self.padding)
+        if len(self.inputs) == 2:
+            return gx, gW
+        return gx, gW, gy.reshape(O, P).sum(axis=1)
+
+
+def conv2d(x, w, b=None, stride=1, padding=0, groups=1):
+    """2-D convolution (cross-correlation, as in every deep-learning library) with optional groups.
+
+        y[n, o, oh, ow] = b[o] + sum_{c, i, j} w[o, c, i, j] * x[n, g*Cg + c, oh*SH + i - PH, ow*SW + j - PW]
+
+    where g = o // (O/groups) is the group of filter o, Cg = C/groups its input channels, and x is 0
+    outside the image (zero padding). ``groups=2`` is the paper's two-GPU network (section 3.2,
+    Figure 2): layers 2, 4 and 5 see only the kernel maps on their own GPU.
+
+    Shapes: x (N, C, H, W), w (O, C/groups, KH, KW), b (O,) -> y (N, O, OH, OW) with
+    OH = conv_outsize(H, KH, SH, PH) and likewise OW. ``stride`` and ``padding`` are ints or
+    (height, width) pairs. Computed as im2col + one matrix product per group; backward:
+    gW = gy col^T, gx = col2im(W^T gy), gb = gy summed over N, OH, OW.
+    """
+    x, w, b = checks.tensors(x, w, b)
+    checks.floating("conv2d", x, w, b)
+    checks.ndim("conv2d", x, 4, layout="N, C, H, W")
+    checks.ndim("conv2d", w, 4, "weight", layout="O, C/groups, KH, KW")
+    if not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
+    (N, C, H, W), (O, Cg, KH, KW) = x.shape, w.shape
+    if C % groups or O % groups:
+        raise ValueError(f"conv2d: input channels ({C}) and output channels ({O}) must both be "
+                         f"divisible by groups={groups}")
+    if C // groups != Cg:
+        raise ValueError(f"conv2d: weight {w.shape} expects {Cg * groups} input channels "
+                         f"({Cg} per group x {groups} groups), but the input has {C}")
+    if b is not None and b.shape != (O,):
+        raise ValueError(f"conv2d: bias must have shape ({O},), got {b.shape}")
+    if w.dtype != x.dtype or (b is not None and b.dtype != x.dtype):
+        raise TypeError(f"conv2d: input, weight and bias must share one dtype, got {x.dtype}, {w.dtype}"
+                        + ("" if b is None else f", {b.dtype}"))
+    checks.same_device("conv2d", x, w, b)
+    stride, padding = checks.pair("conv2d", "stride", stride), checks.pair("conv2d", "padding", padding)
+    conv_outsize(H, KH, stride[0], padding[0], "conv2d")
+    conv_outsize(W, KW, stride[1], padding[1], "conv2d")
+    fn = Conv2d(stride, padding, groups)
+    return fn(x, w) if b is None else fn(x, w, b)
