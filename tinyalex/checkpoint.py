@@ -1,0 +1,162 @@
+"""Checkpoints: one ``.npz`` file per save, written atomically and read without pickle.
+
+Layout of the file (a zip of ``.npy`` arrays, readable with ``numpy.load(path)`` alone):
+
+- ``model/<name>``: each entry of the model's ``state_dict()``;
+- ``optim/<i>``, ``schedule/<i>``: the arrays found in the optimiser's and schedule's state dicts;
+- ``meta``: one JSON string holding everything that is not an array: the format version, the
+  ``extra`` dict (epoch, step, generator state, command-line arguments, metrics, the model's name
+  and constructor arguments) and the *structure* of the optimiser/schedule state, in which each
+  array is replaced by ``{"__array__": "optim/<i>"}``.
+
+Nothing here can run code on load (``allow_pickle=False``), so a checkpoint from a stranger is safe
+to open. A save goes to a temporary file in the same directory, is flushed to disk, and only then
+renamed over the target: a crash mid-save leaves the previous checkpoint intact.
+"""
+import contextlib
+import json
+import os
+import tempfile
+import zipfile
+
+import numpy as np
+
+from . import backend
+
+FORMAT_VERSION = 1
+_ARRAY = "__array__"
+
+
+class CheckpointError(ValueError):
+    """A checkpoint file that is missing, damaged, or does not fit the model it is loaded into."""
+
+
+@contextlib.contextmanager
+def atomic_write(path, mode="wb"):
+    """Open a temporary file next to ``path``; on success fsync and rename it to ``path``.
+
+    On an exception the temporary file is removed and ``path`` is left as it was. Every file the
+    program writes (checkpoints, metrics, figures) goes through here.
+    """
+    path = os.fspath(path)
+    directory = os.path.dirname(os.path.abspath(path))
+    os.makedirs(directory, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, mode) as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(tmp)
+        raise
+
+
+def _flatten(tree, prefix, arrays):
+    """Replace every array in a nested dict/list by a reference, collecting it in ``arrays``."""
+    if isinstance(tree, dict):
+        return {str(k): _flatten(v, prefix, arrays) for k, v in tree.items()}
+    if isinstance(tree, (list, tuple)):
+        return [_flatten(v, prefix, arrays) for v in tree]
+    if hasattr(tree, "data") and hasattr(tree, "grad"):  # a Tensor
+        tree = tree.data
+    if isinstance(tree, np.ndarray) or backend.is_gpu_array(tree):
+        key = f"{prefix}/{len(arrays)}"
+        arrays[key] = backend.to_numpy(tree)
+        return {_ARRAY: key}
+    if isinstance(tree, np.generic):
+        return tree.item()
+    return tree
+
+
+def _unflatten(tree, arrays):
+    if isinstance(tree, dict):
+        if set(tree) == {_ARRAY}:
+            return arrays[tree[_ARRAY]]
+        return {k: _unflatten(v, arrays) for k, v in tree.items()}
+    if isinstance(tree, list):
+        return [_unflatten(v, arrays) for v in tree]
+    return tree
+
+
+def save(path, model, optimizer=None, schedule=None, extra=None):
+    """Write the model (and optimiser, schedule, ``extra`` metadata) to ``path`` atomically.
+
+    ``extra`` must be JSON-serialisable (numbers, strings, lists, dicts). Returns ``path``.
+    """
+    arrays = {f"model/{name}": backend.to_numpy(getattr(value, "data", value))
+              for name, value in model.state_dict().items()}
+    meta = {"format": FORMAT_VERSION, "extra": extra or {}}
+    for key, owner in (("optim", optimizer), ("schedule", schedule)):
+        if owner is not None:
+            meta[key] = _flatten(owner.state_dict(), key, arrays)
+    try:
+        arrays["meta"] = np.array(json.dumps(meta))
+    except TypeError as e:
+        raise TypeError(f"checkpoint.save: extra metadata must be JSON-serialisable ({e})") from None
+    with atomic_write(path) as f:
+        np.savez(f, **arrays)
+    return path
+
+
+class Checkpoint:
+    """A loaded checkpoint: ``model`` (name -> NumPy array), ``optim`` and ``schedule`` state dicts
+    (or None), ``extra`` (the metadata dict given to ``save``) and the ``path`` it came from."""
+
+    def __init__(self, path, model, optim, schedule, extra):
+        self.path, self.model, self.optim, self.schedule, self.extra = path, model, optim, schedule, extra
+
+    def restore(self, model, optimizer=None, schedule=None):
+        """Load the saved state into ``model`` (and ``optimizer``, ``schedule``).
+
+        A checkpoint whose names or shapes do not fit raises CheckpointError naming the difference.
+        """
+        ours = {name: tuple(getattr(v, "shape", ())) for name, v in model.state_dict().items()}
+        theirs = {name: tuple(v.shape) for name, v in self.model.items()}
+        if ours != theirs:
+            missing = sorted(set(ours) - set(theirs))[:3]
+            unexpected = sorted(set(theirs) - set(ours))[:3]
+            shapes = [f"{n}: {theirs[n]} in file, {ours[n]} in model"
+                      for n in sorted(set(ours) & set(theirs)) if ours[n] != theirs[n]][:3]
+            raise CheckpointError(f"checkpoint {self.path} does not fit the model: missing {missing}, "
+                                  f"unexpected {unexpected}, different shapes {shapes}")
+        model.load_state_dict(self.model)
+        for owner, state, what in ((optimizer, self.optim, "optimiser"), (schedule, self.schedule, "schedule")):
+            if owner is None:
+                continue
+            if state is None:
+                raise CheckpointError(f"checkpoint {self.path} holds no {what} state")
+            owner.load_state_dict(state)
+
+
+def load(path):
+    """Read a checkpoint written by ``save``; never unpickles.
+
+    Raises FileNotFoundError for a missing file and CheckpointError for a truncated, corrupt or
+    foreign file, with the path and the reason.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path} does not exist")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            arrays = {name: z[name] for name in z.files}
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zipfile.LargeZipFile) as e:
+        raise CheckpointError(f"checkpoint {path} is damaged or not a tinyalex checkpoint "
+                              f"({type(e).__name__}: {e})") from None
+    if "meta" not in arrays:
+        raise CheckpointError(f"checkpoint {path} is not a tinyalex checkpoint (no 'meta' entry)")
+    try:
+        meta = json.loads(str(arrays.pop("meta")))
+    except ValueError as e:
+        raise CheckpointError(f"checkpoint {path} has unreadable metadata ({e})") from None
+    if meta.get("format") != FORMAT_VERSION:
+        raise CheckpointError(f"checkpoint {path} has format {meta.get('format')!r}; "
+                              f"this tinyalex reads format {FORMAT_VERSION}")
+    model = {name[len("model/"):]: a for name, a in arrays.items() if name.startswith("model/")}
+    return Checkpoint(path, model,
+                      _unflatten(meta["optim"], arrays) if "optim" in meta else None,
+                      _unflatten(meta["schedule"], arrays) if "schedule" in meta else None,
+                      meta["extra"])
