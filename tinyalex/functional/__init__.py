@@ -4,3 +4,4 @@ from .basic import (add, concat, div, flatten, getitem, linear, matmul, mean, mu
                     sum, to_device, transpose)
 from .conv import conv2d, conv_outsize, im2col, col2im
 from . import reference
+from .normalization import batch_norm, lrn

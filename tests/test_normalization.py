@@ -1,0 +1,168 @@
+"""LRN follows the paper's formula (section 3.3) to the last digit; batch norm standardises per channel."""
+import numpy as np
+import pytest
+
+import tinyalex as ta
+from tinyalex import functional as F
+from tinyalex.functional.normalization import lrn_params_from_caffe, lrn_params_from_pytorch
+from tinyalex.functional.reference import lrn_reference
+
+
+def pixel(values, dtype="float64"):
+    """One image, one pixel, the given channel values: shape (1, C, 1, 1)."""
+    return ta.tensor(np.array(values, dtype=dtype).reshape(1, -1, 1, 1))
+
+
+# ------------------------------------------------------------------ LRN
+@pytest.mark.parametrize("n, expected", [
+    # a = (1, 2, 3, 4), k = alpha = beta = 1: b_i = a_i / (1 + sum of a_j^2 over the window)
+    (3, [1 / (1 + 1 + 4), 2 / (1 + 1 + 4 + 9), 3 / (1 + 4 + 9 + 16), 4 / (1 + 9 + 16)]),
+    (5, [1 / (1 + 1 + 4 + 9), 2 / (1 + 1 + 4 + 9 + 16), 3 / (1 + 1 + 4 + 9 + 16), 4 / (1 + 4 + 9 + 16)]),
+])
+def test_lrn_worked_example_with_alpha_1_shows_the_window(n, expected):
+    """alpha = 1 makes every a_j^2 in the window count: one channel too many or too few changes the digits."""
+    y = F.lrn(pixel([1, 2, 3, 4]), n=n, k=1.0, alpha=1.0, beta=1.0)
+    np.testing.assert_allclose(y.numpy().ravel(), expected, rtol=1e-15)
+
+
+def test_lrn_alpha_is_not_divided_by_n():
+    y = F.lrn(pixel([2.0]), n=5, k=2.0, alpha=1e-4, beta=0.75)  # one channel: b = a / (k + alpha a^2)^beta
+    assert y.item() == pytest.approx(2.0 / (2.0 + 1e-4 * 4.0) ** 0.75, rel=1e-15)
+
+
+@pytest.mark.parametrize("shape", [(2, 7, 3, 4), (1, 3, 2, 2), (2, 16, 5, 5), (1, 1, 2, 3)])
+@pytest.mark.parametrize("n", [1, 3, 5])
+def test_lrn_matches_the_loop_reference(rng, shape, n):
+    x = rng.standard_normal(shape) * 3
+    y = F.lrn(ta.tensor(x), n=n, k=1.0, alpha=0.5, beta=0.75)
+    np.testing.assert_allclose(y.numpy(), lrn_reference(x, n, 1.0, 0.5, 0.75), rtol=1e-13)
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 2, 2), (1, 6, 2, 3), (2, 7, 1, 2)])  # C < n, even C, odd C
+def test_lrn_gradcheck(rng, shape):
+    x = ta.tensor(rng.standard_normal(shape), requires_grad=True)
+    assert ta.gradcheck(lambda x: F.lrn(x, n=5, k=1.0, alpha=0.7, beta=0.75), x)
+    assert ta.gradcheck(lambda x: F.lrn(x, n=3, k=2.0, alpha=1e-4, beta=0.75), x)  # the paper's alpha, k
+
+
+def pytorch_documented_lrn(a, size, alpha, beta, k):
+    """torch.nn.LocalResponseNorm as its documentation writes it (alpha averaged over the size)."""
+    C = a.shape[1]
+    sq = np.pad(a ** 2, [(0, 0), (size // 2, (size - 1) // 2), (0, 0), (0, 0)])
+    window = sum(sq[:, d:d + C] for d in range(size))
+    return a / (k + alpha / size * window) ** beta
+
+
+def test_lrn_from_pytorch_and_caffe_parameters(rng):
+    x = rng.standard_normal((2, 8, 3, 3)) * 4
+    expected = pytorch_documented_lrn(x, size=5, alpha=5e-3, beta=0.75, k=1.0)
+    for params in (lrn_params_from_pytorch(5, alpha=5e-3, beta=0.75, k=1.0),
+                   lrn_params_from_caffe(local_size=5, alpha=5e-3, beta=0.75)):
+        assert params == {"n": 5, "k": 1.0, "alpha": pytest.approx(1e-3), "beta": 0.75}
+        np.testing.assert_allclose(F.lrn(ta.tensor(x), **params).numpy(), expected, rtol=1e-13)
+    with pytest.raises(ValueError, match="odd window size"):
+        lrn_params_from_pytorch(4)
+
+
+@pytest.mark.torch
+def test_lrn_matches_torch(rng):
+    torch = pytest.importorskip("torch")
+    x = rng.standard_normal((2, 8, 3, 3)) * 4
+    expected = torch.nn.LocalResponseNorm(5, alpha=5e-3, beta=0.75, k=2.0)(torch.from_numpy(x)).numpy()
+    y = F.lrn(ta.tensor(x), **lrn_params_from_pytorch(5, alpha=5e-3, beta=0.75, k=2.0))
+    np.testing.assert_allclose(y.numpy(), expected, rtol=1e-12)
+
+
+def test_lrn_bad_inputs():
+    with pytest.raises(ValueError, match="lrn: expected a 4-D"):
+        F.lrn(ta.tensor(np.ones((2, 3))))
+    with pytest.raises(ValueError, match="lrn: n .* odd"):
+        F.lrn(pixel([1, 2]), n=4)
+    with pytest.raises(ValueError, match="lrn: k must be positive"):
+        F.lrn(pixel([1, 2]), k=0)
+    with pytest.raises(TypeError, match="lrn: expected a float32 or float64"):
+        F.lrn(ta.tensor(np.ones((1, 2, 1, 1), np.int64)))
+
+
+def test_lrn_gpu_matches_cpu(rng, device):
+    x = rng.standard_normal((2, 10, 6, 6)).astype(np.float32) * 3
+    gy = rng.standard_normal(x.shape).astype(np.float32)
+    results = []
+    for d in ("cpu", device):
+        t = ta.tensor(x, device=d, requires_grad=True)
+        y = F.lrn(t, alpha=1e-2)
+        y.backward(ta.tensor(gy, device=d))
+        results.append((y.numpy(), t.grad if d == "cpu" else ta.backend.to_numpy(t.grad)))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
+# ------------------------------------------------------------------ batch norm
+def bn_inputs(rng, shape, device="cpu", dtype="float64"):
+    C = shape[1]
+    x = ta.tensor(rng.standard_normal(shape) * 2 + 1, dtype=dtype, device=device, requires_grad=True)
+    gamma = ta.tensor(rng.uniform(0.5, 1.5, C), dtype=dtype, device=device, requires_grad=True)
+    beta = ta.tensor(rng.standard_normal(C), dtype=dtype, device=device, requires_grad=True)
+    return x, gamma, beta
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 2, 2), (5, 3)])
+def test_batch_norm_standardises_each_channel(rng, shape):
+    x, gamma, beta = bn_inputs(rng, shape)
+    ones, zeros = ta.tensor(np.ones(shape[1])), ta.tensor(np.zeros(shape[1]))
+    y = F.batch_norm(x, ones, zeros).numpy()
+    axes = (0, 2, 3) if len(shape) == 4 else (0,)
+    np.testing.assert_allclose(y.mean(axis=axes), 0, atol=1e-12)
+    np.testing.assert_allclose(y.var(axis=axes), 1, rtol=1e-4)  # 1 - eps / var
+    affine = F.batch_norm(x, gamma, beta).numpy()
+    shape_c = [1, -1] + [1] * (len(shape) - 2)
+    np.testing.assert_allclose(affine, y * gamma.numpy().reshape(shape_c) + beta.numpy().reshape(shape_c),
+                               rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("shape", [(4, 3, 2, 2), (5, 3)])
+@pytest.mark.parametrize("training", [True, False])
+def test_batch_norm_gradcheck(rng, shape, training):
+    x, gamma, beta = bn_inputs(rng, shape)
+    mean, var = rng.standard_normal(shape[1]), rng.uniform(0.5, 2, shape[1])
+    assert ta.gradcheck(lambda x, g, b: F.batch_norm(x, g, b, mean, var, training=training), x, gamma, beta)
+
+
+def test_batch_norm_running_statistics(rng):
+    x, gamma, beta = bn_inputs(rng, (6, 3, 2, 2))
+    mean, var = np.zeros(3), np.ones(3)
+    F.batch_norm(x, gamma, beta, mean, var, momentum=0.25)
+    a = x.numpy()
+    np.testing.assert_allclose(mean, 0.25 * a.mean(axis=(0, 2, 3)), rtol=1e-14)
+    np.testing.assert_allclose(var, 0.75 + 0.25 * a.var(axis=(0, 2, 3), ddof=1), rtol=1e-14)
+    y = F.batch_norm(x, gamma, beta, mean, var, training=False)  # evaluation uses them, leaves them
+    expected = (a - mean.reshape(1, 3, 1, 1)) / np.sqrt(var.reshape(1, 3, 1, 1) + 1e-5)
+    np.testing.assert_allclose(y.numpy(), expected * gamma.numpy().reshape(1, 3, 1, 1)
+                               + beta.numpy().reshape(1, 3, 1, 1), rtol=1e-12)
+    np.testing.assert_allclose(mean, 0.25 * a.mean(axis=(0, 2, 3)), rtol=1e-14)
+
+
+def test_batch_norm_bad_inputs(rng):
+    x, gamma, beta = bn_inputs(rng, (4, 3, 2, 2))
+    with pytest.raises(ValueError, match="batch_norm: expected a 4-D .* or 2-D"):
+        F.batch_norm(ta.tensor(np.ones((2, 3, 4))), gamma, beta)
+    with pytest.raises(ValueError, match=r"batch_norm: gamma must have shape \(3,\)"):
+        F.batch_norm(x, ta.tensor(np.ones(4)), beta)
+    with pytest.raises(ValueError, match=r"running_var must have shape \(3,\)"):
+        F.batch_norm(x, gamma, beta, np.zeros(3), np.ones(2))
+    with pytest.raises(ValueError, match="evaluation .* needs running_mean"):
+        F.batch_norm(x, gamma, beta, training=False)
+    with pytest.raises(ValueError, match="more than one value per channel"):
+        F.batch_norm(ta.tensor(np.ones((1, 3))), gamma, beta)
+
+
+def test_batch_norm_gpu_matches_cpu(rng, device):
+    results = []
+    for d in ("cpu", device):
+        x, gamma, beta = bn_inputs(np.random.default_rng(1), (4, 3, 5, 5), device=d, dtype="float32")
+        mean, var = ta.tensor(np.zeros(3, np.float32), device=d), ta.tensor(np.ones(3, np.float32), device=d)
+        y = F.batch_norm(x, gamma, beta, mean, var)
+        y.backward(ta.tensor(np.ones(y.shape, np.float32), device=d) * 0.1 + y.detach())
+        results.append([ta.backend.to_numpy(a) for a in (y.data, x.grad, gamma.grad, beta.grad, mean.data, var.data)])
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
