@@ -1,0 +1,122 @@
+"""Pooling: overlapping 3x3/2 max pooling as in the paper (section 3.4), its tie rule, and average pooling."""
+import numpy as np
+import pytest
+
+import tinyalex as ta
+from tinyalex import functional as F
+from tinyalex.functional.reference import avg_pool2d_reference, max_pool2d_backward_reference, max_pool2d_reference
+
+# (x shape, kernel_size, stride, padding)
+CASES = [
+    ((2, 3, 7, 7), 3, 2, 0),              # the paper's overlapping pool
+    ((2, 3, 8, 9), 3, 2, 1),              # padded, odd width
+    ((1, 2, 6, 6), 2, None, 0),           # stride defaults to the kernel: non-overlapping
+    ((2, 2, 7, 6), (3, 2), (2, 1), (1, 1)),
+]
+
+
+def tie_free(rng, shape):
+    """Distinct values (a shuffled ramp): no window has two maxima, so max pooling is differentiable."""
+    return rng.permutation(np.prod(shape)).reshape(shape) / 10.0
+
+
+def test_overlapping_pooling_shrinks_55_27_13_6():
+    x = ta.tensor(np.zeros((1, 1, 55, 55)))
+    sizes = []
+    for _ in range(3):
+        x = F.max_pool2d(x, 3, 2)
+        sizes.append(x.shape[2])
+    assert sizes == [27, 13, 6]
+
+
+@pytest.mark.parametrize("shape, k, s, p", CASES)
+def test_max_pool_matches_the_loop_reference(rng, shape, k, s, p):
+    x = ta.tensor(tie_free(rng, shape), requires_grad=True)
+    y = F.max_pool2d(x, k, s, p)
+    np.testing.assert_array_equal(y.numpy(), max_pool2d_reference(x.data, k, s, p))
+    gy = rng.standard_normal(y.shape)
+    y.backward(gy)
+    np.testing.assert_allclose(x.grad, max_pool2d_backward_reference(x.data, gy, k, s, p), rtol=1e-14, atol=1e-14)
+
+
+@pytest.mark.parametrize("shape, k, s, p", CASES)
+def test_max_pool_gradcheck_on_tie_free_inputs(rng, shape, k, s, p):
+    assert ta.gradcheck(lambda x: F.max_pool2d(x, k, s, p), ta.tensor(tie_free(rng, shape), requires_grad=True))
+
+
+def test_max_pool_tie_rule_first_maximum_in_row_major_order_takes_all(rng):
+    """Ties go to the first maximum of the window (smallest row, then smallest column), like np.argmax."""
+    x = np.zeros((1, 1, 5, 5))
+    x[0, 0, 1, 2] = x[0, 0, 2, 1] = 7.0      # one window, two maxima: (1, 2) comes first in row-major order
+    x[0, 0, 4, 4] = 1.0
+    t = ta.tensor(x, requires_grad=True)
+    y = F.max_pool2d(t, 3, 2)
+    gy = np.array([[[[1.0, 10.0], [100.0, 1000.0]]]])
+    y.backward(gy)
+    want = np.zeros((5, 5))
+    want[1, 2] = 1 + 10                       # windows (0,0) and (0,1) both see it first
+    want[2, 1] = 100                          # window (1,0) starts at row 2: (2,1) is its first 7
+    want[4, 4] = 1000                         # window (1,1) holds (2,2..4,4): 1 beats the zeros
+    np.testing.assert_array_equal(t.grad[0, 0], want)
+    all_zero = ta.tensor(np.zeros((2, 3, 7, 7)), requires_grad=True)
+    F.max_pool2d(all_zero, 3, 2).backward(np.ones((2, 3, 3, 3)))
+    np.testing.assert_array_equal(all_zero.grad, max_pool2d_backward_reference(all_zero.data, np.ones((2, 3, 3, 3)), 3, 2))
+
+
+def test_max_pool_padding_never_wins():
+    x = ta.tensor(-np.ones((1, 1, 4, 4)))
+    np.testing.assert_array_equal(F.max_pool2d(x, 3, 2, 1).numpy(), -np.ones((1, 1, 2, 2)))
+
+
+@pytest.mark.parametrize("shape, k, s, p", CASES)
+def test_avg_pool_matches_the_reference_and_gradchecks(rng, shape, k, s, p):
+    x = ta.tensor(rng.standard_normal(shape), requires_grad=True)
+    np.testing.assert_allclose(F.avg_pool2d(x, k, s, p).numpy(), avg_pool2d_reference(x.data, k, s, p), rtol=1e-12)
+    assert ta.gradcheck(lambda x: F.avg_pool2d(x, k, s, p), x)
+
+
+def test_avg_pool_counts_padding_in_the_mean():
+    y = F.avg_pool2d(ta.tensor(np.ones((1, 1, 2, 2))), 2, 1, 1)
+    np.testing.assert_allclose(y.numpy()[0, 0], [[0.25, 0.5, 0.25], [0.5, 1.0, 0.5], [0.25, 0.5, 0.25]])
+
+
+@pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d])
+def test_pooling_keeps_float32(rng, pool):
+    x = ta.tensor(rng.standard_normal((2, 3, 7, 7)), dtype="float32", requires_grad=True)
+    y = pool(x, 3, 2)
+    y.backward(np.ones(y.shape, np.float32))
+    assert y.dtype == x.grad.dtype == np.float32
+
+
+@pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d])
+@pytest.mark.parametrize("x, args, error, match", [
+    (np.zeros((3, 7, 7)), (3, 2), ValueError, "4-D input"),
+    (np.zeros((1, 3, 7, 7), np.int64), (3, 2), TypeError, "float32 or float64"),
+    (np.zeros((1, 3, 7, 7), np.float16), (3, 2), TypeError, "float32 or float64"),
+    (np.zeros((1, 3, 2, 2)), (3, 2), ValueError, "larger than the padded input"),
+    (np.zeros((1, 3, 7, 7)), (3, 0), ValueError, "stride must be positive"),
+    (np.zeros((1, 3, 7, 7)), (0, 1), ValueError, "kernel_size must be positive"),
+    (np.zeros((1, 3, 7, 7)), (3, 2, -1), ValueError, "padding must not be negative"),
+    (np.zeros((1, 3, 7, 7)), ((3, 3, 3), 2), TypeError, "kernel_size must be an int or a pair"),
+])
+def test_pooling_bad_inputs(pool, x, args, error, match):
+    with pytest.raises(error, match=f"{pool.__name__}: .*{match}"):
+        pool(ta.tensor(x), *args)
+
+
+def test_max_pool_padding_at_most_half_the_kernel():
+    with pytest.raises(ValueError, match="max_pool2d: padding .* at most half the kernel"):
+        F.max_pool2d(ta.tensor(np.zeros((1, 1, 8, 8))), 3, 2, 2)
+
+
+@pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d])
+def test_pooling_same_on_cpu_and_device(rng, device, pool):
+    x = ta.tensor(tie_free(rng, (2, 3, 9, 9)), dtype="float32", requires_grad=True)
+    y = pool(x, 3, 2, 1)
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(gy)
+    xd = ta.tensor(x.data, device=device, requires_grad=True)
+    yd = pool(xd, 3, 2, 1)
+    yd.backward(ta.tensor(gy, device=device))
+    np.testing.assert_allclose(yd.numpy(), y.data, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(ta.backend.to_numpy(xd.grad), x.grad, rtol=1e-5, atol=1e-6)
