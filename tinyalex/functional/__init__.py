@@ -5,3 +5,4 @@ from .basic import (add, concat, div, flatten, getitem, linear, matmul, mean, mu
 from .conv import conv2d, conv_outsize, im2col, col2im
 from . import reference
 from .normalization import batch_norm, lrn
+from .pooling import avg_pool2d, max_pool2d
