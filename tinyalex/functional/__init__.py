@@ -6,3 +6,5 @@ from .conv import conv2d, conv_outsize, im2col, col2im
 from . import reference
 from .normalization import batch_norm, lrn
 from .pooling import avg_pool2d, max_pool2d
+from .dropout import dropout
+from .loss import log_softmax, softmax, softmax_cross_entropy

@@ -1,0 +1,79 @@
+"""Dropout (paper 4.2): train and test outputs agree in expectation, in both the paper's and the inverted form."""
+import numpy as np
+import pytest
+
+import tinyalex as ta
+from tinyalex import functional as F
+
+
+@pytest.mark.parametrize("mode", ["inverted", "paper"])
+@pytest.mark.parametrize("p", [0.5, 0.2])
+def test_train_and_test_outputs_agree_in_expectation(mode, p):
+    x = ta.tensor(np.full(200_000, 3.0))
+    train = F.dropout(x, p, mode=mode, seed=0).numpy()
+    test = F.dropout(x, p, training=False, mode=mode).numpy()
+    assert np.mean(train == 0) == pytest.approx(p, abs=0.005)  # 5 standard deviations of the count
+    assert train.mean() == pytest.approx(test.mean(), rel=0.01)
+    assert test == pytest.approx(3.0 if mode == "inverted" else 3.0 * (1 - p))
+
+
+def test_paper_mode_keeps_values_unscaled_in_training():
+    train = F.dropout(ta.tensor(np.full(1000, 3.0)), 0.5, mode="paper", seed=1).numpy()
+    assert set(np.unique(train)) == {0.0, 3.0}
+    inverted = F.dropout(ta.tensor(np.full(1000, 3.0)), 0.5, seed=1).numpy()
+    assert set(np.unique(inverted)) == {0.0, 6.0}
+
+
+def test_masks_repeat_under_a_seed_and_follow_the_engine_generator():
+    x = ta.tensor(np.ones((8, 16)))
+    assert np.array_equal(F.dropout(x, seed=5).numpy(), F.dropout(x, seed=5).numpy())
+    assert not np.array_equal(F.dropout(x, seed=5).numpy(), F.dropout(x, seed=6).numpy())
+    ta.manual_seed(3)
+    first = [F.dropout(x).numpy() for _ in range(2)]
+    ta.manual_seed(3)
+    again = [F.dropout(x).numpy() for _ in range(2)]
+    assert np.array_equal(first, again) and not np.array_equal(*first)
+
+
+def test_gradient_flows_only_through_kept_units(rng):
+    x = ta.tensor(rng.standard_normal((4, 5)), requires_grad=True)
+    mask = rng.random((4, 5)) > 0.5
+    for mode, scale in (("inverted", 2.0), ("paper", 1.0)):
+        assert ta.gradcheck(lambda x: F.dropout(x, 0.5, mode=mode, mask=mask), x)
+        x.grad = None
+        F.dropout(x, 0.5, mode=mode, mask=ta.tensor(mask)).sum().backward()
+        np.testing.assert_array_equal(x.grad, mask * scale)
+    assert ta.gradcheck(lambda x: F.dropout(x, 0.5, training=False, mode="paper"), x)
+
+
+def test_p_zero_and_evaluation_are_the_identity(rng):
+    x = ta.tensor(rng.standard_normal((3, 4)))
+    np.testing.assert_array_equal(F.dropout(x, 0.0).numpy(), x.numpy())
+    np.testing.assert_array_equal(F.dropout(x, 0.0, mode="paper").numpy(), x.numpy())
+    assert F.dropout(x, 0.5, training=False) is x
+
+
+def test_bad_inputs():
+    x = ta.tensor(np.ones((2, 3)))
+    for p in (1.0, -0.1, 1.5, "0.5", True):
+        with pytest.raises(ValueError, match=r"dropout: p .* must be in \[0, 1\)"):
+            F.dropout(x, p)
+    with pytest.raises(ValueError, match="dropout: mode must be one of"):
+        F.dropout(x, mode="scaled")
+    with pytest.raises(ValueError, match=r"dropout: mask must have the input's shape \(2, 3\)"):
+        F.dropout(x, mask=np.ones((3, 2)))
+    with pytest.raises(TypeError, match="dropout: expected a float32 or float64"):
+        F.dropout(ta.tensor(np.ones(3, np.int64)))
+
+
+def test_gpu_matches_cpu_for_a_given_mask(rng, device):
+    x = rng.standard_normal((6, 7)).astype(np.float32)
+    mask = rng.random((6, 7)) > 0.3
+    results = []
+    for d in ("cpu", device):
+        t = ta.tensor(x, device=d, requires_grad=True)
+        y = F.dropout(t, 0.3, mask=mask)
+        y.backward(y.detach())
+        results.append((y.numpy(), ta.backend.to_numpy(t.grad)))
+    for a, b in zip(*results):
+        np.testing.assert_allclose(b, a, rtol=1e-6)
