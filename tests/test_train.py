@@ -1,0 +1,164 @@
+"""The training loop: it learns, it resumes bit for bit, it stops on a NaN and keeps what was good."""
+import json
+
+import numpy as np
+import pytest
+
+import tinyalex as ta
+from tinyalex import backend, checkpoint, train
+from tinyalex import functional as F
+
+
+class TinyNet:
+    """Softmax regression with multiplicative noise drawn from the engine's generator, so a resumed
+    run that did not restore the generator's state would draw other noise and differ."""
+
+    def __init__(self, features, classes):
+        rng = np.random.default_rng(1)
+        self.w = ta.tensor(rng.normal(0, 0.01, (classes, features)), requires_grad=True)
+        self.b = ta.tensor(np.zeros(classes), requires_grad=True)
+        self.training = True
+
+    def __call__(self, x):
+        x = F.flatten(x)
+        if self.training:
+            noise = backend.default_generator.for_device("cpu").uniform(0.9, 1.1, x.shape)
+            x = x * noise
+        return F.linear(x, self.w, self.b)
+
+    def parameters(self):
+        return [self.w, self.b]
+
+    def train(self):
+        self.training = True
+
+    def eval(self):
+        self.training = False
+
+    def state_dict(self):
+        return {"w": self.w.data.copy(), "b": self.b.data.copy()}
+
+    def load_state_dict(self, state):
+        self.w.data, self.b.data = state["w"].copy(), state["b"].copy()
+
+
+class MomentumSGD:
+    def __init__(self, params, lr):
+        self.params, self.lr = params, lr
+        self.v = [np.zeros_like(p.data) for p in params]
+
+    def zero_grad(self):
+        for p in self.params:
+            p.grad = None
+
+    def step(self):
+        for p, v in zip(self.params, self.v):
+            v *= 0.9
+            v -= self.lr * p.grad
+            p.data += v
+
+    def state_dict(self):
+        return {"lr": self.lr, "v": self.v}
+
+    def load_state_dict(self, state):
+        self.lr, self.v = state["lr"], [v.copy() for v in state["v"]]
+
+
+class Loader:
+    """Shuffles from (seed, epoch), as tinyalex.data.DataLoader does."""
+
+    def __init__(self, x, y, batch_size, shuffle):
+        self.x, self.y, self.batch_size, self.shuffle, self.epoch = x, y, batch_size, shuffle, 0
+
+    def set_epoch(self, epoch):
+        self.epoch = epoch
+
+    def __iter__(self):
+        order = np.random.default_rng([7, self.epoch]).permutation(len(self.y)) if self.shuffle else np.arange(len(self.y))
+        for i in range(0, len(order), self.batch_size):
+            j = order[i:i + self.batch_size]
+            yield ta.tensor(self.x[j]), ta.tensor(self.y[j])
+
+
+def blobs(n, seed):
+    """Four well separated Gaussian clusters in 8 dimensions."""
+    rng = np.random.default_rng(seed)
+    y = rng.integers(0, 4, n)
+    centres = np.random.default_rng(99).normal(0, 3, (4, 8))
+    return (centres[y] + rng.normal(0, 1, (n, 8))), y
+
+
+def setup(lr=0.05):
+    model = TinyNet(8, 4)
+    return model, MomentumSGD(model.parameters(), lr), Loader(*blobs(96, 0), 16, True), Loader(*blobs(64, 1), 32, False)
+
+
+def test_fit_learns_and_writes_a_run_directory(tmp_path):
+    ta.manual_seed(0)
+    model, opt, train_loader, val_loader = setup()
+    history = train.fit(model, opt, train_loader, val_loader, epochs=3, out_dir=tmp_path, log=lambda s: None,
+                        extra={"model": "tiny"})
+    assert history[-1]["val_top1_error"] < 0.1 < history[0]["train_top1_error"]
+    assert history[-1]["val_top5_error"] == 0.0  # four classes: top-5 always holds the answer
+    lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
+    assert [json.loads(s)["epoch"] for s in lines] == [1, 2, 3]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.npz", "curves.png", "last.npz", "metrics.jsonl"]
+    saved = checkpoint.load(tmp_path / "last.npz").extra
+    assert saved["model"] == "tiny" and saved["epoch"] == 3
+
+
+def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tmp_path):
+    ta.manual_seed(0)
+    model, opt, train_loader, val_loader = setup()
+    straight = train.fit(model, opt, train_loader, val_loader, 2, tmp_path / "straight", log=lambda s: None)
+
+    ta.manual_seed(0)
+    first, opt1, train1, val1 = setup()
+    train.fit(first, opt1, train1, val1, 1, tmp_path / "split", log=lambda s: None)
+    ta.manual_seed(123)  # a fresh process: another seed, another model, until the checkpoint says otherwise
+    resumed, opt2, train2, val2 = setup()
+    history = train.fit(resumed, opt2, train2, val2, 2, tmp_path / "split", log=lambda s: None,
+                        resume=tmp_path / "split" / "last.npz")
+    assert np.array_equal(resumed.w.data, model.w.data) and np.array_equal(resumed.b.data, model.b.data)
+    assert np.array_equal(opt2.v[0], opt.v[0])
+    assert [r["train_loss"] for r in history] == [r["train_loss"] for r in straight]
+
+
+def test_evaluate_ten_crop_averages_the_softmax_over_the_views():
+    model, _, _, _ = setup()
+    x, y = blobs(8, 3)
+    views = [x, 0.5 * x, 2 * x]  # stand-ins for the crops of each image
+    batch = ta.tensor(np.stack(views, axis=1)[..., None, None])  # (N, views, C, H, W) = (8, 3, 8, 1, 1)
+    got = train.evaluate(model, [(batch, ta.tensor(y))], ten_crop=True)
+    probs = np.mean([F.softmax(model(ta.tensor(v))).numpy() for v in views], axis=0)
+    assert got["loss"] == pytest.approx(-np.log(probs[np.arange(8), y]).mean(), rel=1e-12)
+    assert got["top1"] == np.mean(probs.argmax(axis=1) != y)
+    with pytest.raises(ValueError, match="ten_crop expects"):
+        train.evaluate(model, [(ta.tensor(x), ta.tensor(y))], ten_crop=True)
+
+
+class Explode:
+    """A planted schedule: after the first epoch it sets an infinite learning rate."""
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+
+    def step(self, val_error):
+        self.optimizer.lr = float("inf")
+
+    def state_dict(self):
+        return {}
+
+    def load_state_dict(self, state):
+        pass
+
+
+def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
+    ta.manual_seed(0)
+    model, opt, train_loader, val_loader = setup()
+    # the loss of step 1 is computed before its update: it is step 2 that sees infinite weights
+    with pytest.raises(train.NonFiniteLoss, match=r"nan at epoch 2, step 2.*last good checkpoint is .*last.npz"):
+        with np.errstate(all="ignore"):
+            train.fit(model, opt, train_loader, val_loader, 3, tmp_path, schedule=Explode(opt), log=lambda s: None)
+    kept = checkpoint.load(tmp_path / "last.npz")
+    assert kept.extra["epoch"] == 1 and np.isfinite(kept.model["w"]).all()

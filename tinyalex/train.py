@@ -1,0 +1,166 @@
+"""Training and evaluation loops, used by ``tinyalex train`` and by the lessons.
+
+One epoch of the paper's training (Section 5): for each mini-batch, forward, the softmax
+cross-entropy loss (the "multinomial logistic regression objective" of Section 4), backward, one SGD
+step. ``fit`` adds what a long run needs: validation after every epoch, a metrics file and a plot of
+the curves, checkpoints (last and best), exact resumption, and a stop on a non-finite loss.
+
+The loss and the counts stay on the device during an epoch; the host reads them every
+``sync_every`` steps, so a GPU is not made to wait after each step.
+"""
+import json
+import math
+import os
+import shutil
+import sys
+import time
+
+from . import backend, checkpoint, viz
+from . import functional as F
+from .metrics import Running, topk_correct
+from .tensor import no_grad
+
+
+class NonFiniteLoss(RuntimeError):
+    """The training loss became NaN or infinite (a learning rate too high, usually)."""
+
+
+def _progress(loader, desc, enabled):
+    from tqdm import tqdm
+    return tqdm(loader, desc=desc, leave=False, dynamic_ncols=True,
+                disable=not (enabled and sys.stderr.isatty()))
+
+
+def _check_finite(losses, epoch, first_step):
+    """Raise NonFiniteLoss naming the first step (of ``losses``, which start at ``first_step``) whose
+    loss is NaN or infinite. One host read for all of them."""
+    values = backend.to_numpy(backend.xp(losses[0]).stack(losses))
+    for i, value in enumerate(values.tolist()):
+        if not math.isfinite(value):
+            raise NonFiniteLoss(f"training stopped: the loss became {value} at epoch {epoch + 1}, step {first_step + i + 1}; "
+                                "lower the learning rate (--lr)")
+
+
+def train_epoch(model, loader, optimizer, epoch=0, sync_every=20, progress=False):
+    """One pass over ``loader``: forward, softmax cross-entropy, backward, ``optimizer.step()``.
+
+    Returns ``{"loss", "top1", "images_per_s"}`` averaged over the epoch's images (``top1`` is the
+    *error* rate, as the paper reports it). Raises NonFiniteLoss, naming the epoch and step, as soon
+    as a NaN/inf loss is read.
+    """
+    model.train()
+    running, pending = Running(), []
+    bar = _progress(loader, f"epoch {epoch + 1}", progress)
+    start = time.perf_counter()
+    for step, (images, labels) in enumerate(bar):
+        logits = model(images)
+        loss = F.softmax_cross_entropy(logits, labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        (correct,) = topk_correct(logits.data, labels.data, ks=(1,))
+        running.add(len(labels), loss=loss.data * len(labels), correct=correct)
+        pending.append(loss.data)
+        if len(pending) == sync_every:
+            _check_finite(pending, epoch, step + 1 - len(pending))
+            pending = []
+            _show(bar, running, start)
+    if pending:
+        _check_finite(pending, epoch, step + 1 - len(pending))
+    return _summary(running, start)
+
+
+def _summary(running, start):
+    averages = running.read()
+    return {"loss": averages["loss"], "top1": 1.0 - averages["correct"],
+            "images_per_s": running.count / max(time.perf_counter() - start, 1e-9)}
+
+
+def _show(bar, running, start):
+    if not bar.disable:
+        s = _summary(running, start)
+        bar.set_postfix(loss=f"{s['loss']:.3f}", acc=f"{1 - s['top1']:.1%}", img_s=f"{s['images_per_s']:.0f}")
+
+
+def evaluate(model, loader, ten_crop=False, progress=False):
+    """Loss and top-1/top-5 *error* rates of ``model`` over ``loader``: ``{"loss", "top1", "top5"}``.
+
+    With ``ten_crop=True`` the loader yields (N, 10, C, H, W) batches: the paper's test-time
+    augmentation, "extracting five 224x224 patches (the four corner patches and the center patch) as
+    well as their horizontal reflections ... and averaging the predictions made by the network's
+    softmax layer on the ten patches" (Section 4.1). The loss is then that of the averaged softmax.
+    """
+    model.eval()
+    running = Running()
+    with no_grad():
+        for images, labels in _progress(loader, "evaluate", progress):
+            if ten_crop:
+                if images.ndim != 5:
+                    raise ValueError(f"evaluate: ten_crop expects batches of shape (N, views, C, H, W), "
+                                     f"got {images.shape}")
+                n, views = images.shape[:2]
+                probs = F.softmax(model(images.reshape((n * views,) + images.shape[2:])))
+                probs = probs.data.reshape(n, views, -1).mean(axis=1)
+            else:
+                probs = F.softmax(model(images)).data
+            xp = backend.xp(probs)
+            p_true = xp.take_along_axis(probs, labels.data.reshape(-1, 1).astype(xp.int64), axis=1)
+            # a probability that rounds to 0 would give log 0; the smallest float keeps the loss finite
+            loss = -xp.log(xp.maximum(p_true, xp.finfo(probs.dtype).tiny)).sum()
+            top1, top5 = topk_correct(probs, labels.data)
+            running.add(len(labels), loss=loss, top1=top1, top5=top5)
+    averages = running.read()
+    return {"loss": averages["loss"], "top1": 1.0 - averages["top1"], "top5": 1.0 - averages["top5"]}
+
+
+def _write_metrics(path, history):
+    with checkpoint.atomic_write(path, "w") as f:
+        f.writelines(json.dumps(record) + "\n" for record in history)
+
+
+def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=None, resume=None,
+        extra=None, progress=False, log=print):
+    """Train for ``epochs`` epochs (in all, counting those of a resumed run) and keep a run directory.
+
+    ``out_dir`` receives ``metrics.jsonl`` (one JSON record per epoch), ``curves.png``, ``last.npz``
+    (after every epoch) and ``best.npz`` (lowest validation top-1 error). ``resume`` is a checkpoint
+    path: the model, the optimiser, the schedule, the engine's random generator and the epoch count
+    are restored and the loader is set to the next epoch, so on the CPU the resumed run is bit for bit
+    the uninterrupted one. ``schedule.step(val_top1_error)`` is called after each epoch when given.
+    ``extra`` (JSON-able: the model's name and arguments, the command line) goes into every checkpoint.
+    Returns the list of per-epoch records.
+    """
+    history, start_epoch = [], 0
+    if resume is not None:
+        saved = checkpoint.load(resume)
+        saved.restore(model, optimizer, schedule)
+        history, start_epoch = saved.extra["history"], saved.extra["epoch"]
+        backend.default_generator.set_state(saved.extra["rng"])
+        log(f"resumed from {resume} after epoch {start_epoch}")
+    last, best = os.path.join(out_dir, "last.npz"), os.path.join(out_dir, "best.npz")
+    for epoch in range(start_epoch, epochs):
+        train_loader.set_epoch(epoch)
+        tic = time.perf_counter()
+        try:
+            train = train_epoch(model, train_loader, optimizer, epoch, progress=progress)
+        except NonFiniteLoss as e:
+            kept = f"; the last good checkpoint is {last}" if os.path.exists(last) else ""
+            raise NonFiniteLoss(f"{e}{kept}") from None
+        val = evaluate(model, val_loader, progress=progress)
+        record = {"epoch": epoch + 1, "train_loss": train["loss"], "train_top1_error": train["top1"],
+                  "val_loss": val["loss"], "val_top1_error": val["top1"], "val_top5_error": val["top5"],
+                  "lr": getattr(optimizer, "lr", None), "images_per_s": train["images_per_s"], "seconds": time.perf_counter() - tic}
+        if schedule is not None:
+            schedule.step(val["top1"])
+        history.append(record)
+        log(f"epoch {epoch + 1}/{epochs}  train loss {train['loss']:.3f} top-1 err {train['top1']:.1%}  |  "
+            f"val loss {val['loss']:.3f} top-1 err {val['top1']:.1%} top-5 err {val['top5']:.1%}  "
+            f"({record['seconds']:.1f} s, {train['images_per_s']:.0f} img/s)")
+        checkpoint.save(last, model, optimizer, schedule, extra={
+            **(extra or {}), "epoch": epoch + 1, "history": history, "rng": backend.default_generator.state()})
+        if val["top1"] <= min(r["val_top1_error"] for r in history):
+            with open(last, "rb") as src, checkpoint.atomic_write(best) as dst:
+                shutil.copyfileobj(src, dst)
+        _write_metrics(os.path.join(out_dir, "metrics.jsonl"), history)
+        viz.plot_curves(history, os.path.join(out_dir, "curves.png"))
+    return history
