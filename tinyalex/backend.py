@@ -102,6 +102,13 @@ def on_device(device):
     return cupy().cuda.Device(device_index(device))
 
 
+def synchronize(device):
+    """Wait until ``device`` has finished the work queued on it (GPU kernels run asynchronously)."""
+    device = parse_device(device)
+    if device != "cpu":
+        cupy().cuda.Device(device_index(device)).synchronize()
+
+
 def to_device(a, device):
     """Copy a raw array to a device (returns ``a`` itself when it is already there)."""
     device = parse_device(device)

@@ -214,8 +214,9 @@ class Function:
         if len(devices) > 1 and not self.crosses_devices:
             raise ValueError(f"{self.label}: inputs are on different devices ({' and '.join(devices)}); "
                              "move one with .to(device) first")
-        start = time.perf_counter() if _hooks else 0.0
-        with backend.on_device(devices[0] if devices else "cpu"):
+        device = devices[0] if devices else "cpu"
+        start = _clock(device) if _hooks else 0.0
+        with backend.on_device(device):
             outputs = self.forward(*(t.data for t in tensors))
         single = not isinstance(outputs, tuple)
         outputs = (outputs,) if single else outputs
@@ -228,8 +229,15 @@ class Function:
             self.outputs = [weakref.ref(r) for r in results]
             self.output_specs = [(r.shape, r.dtype) for r in results]
         for hook in _hooks:
-            hook.on_forward(self, tensors, results, time.perf_counter() - start)
+            hook.on_forward(self, tensors, results, _clock(device) - start)
         return results[0] if single else results
+
+
+def _clock(device):
+    """Wall time once ``device`` has finished its queued work: GPU kernels run asynchronously, so
+    without the wait an observer would time an op's launch, not its work."""
+    backend.synchronize(device)
+    return time.perf_counter()
 
 
 def _topological_order(root):
@@ -263,7 +271,7 @@ def backward(root, grad):
         xp = backend.module_for(device)
         with backend.on_device(device):
             outs = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(outs, fn.output_specs)]
-        start = time.perf_counter() if _hooks else 0.0
+        start = _clock(fn.inputs[0].device) if _hooks else 0.0
         with backend.on_device(fn.inputs[0].device):
             in_grads = fn.backward(*outs)
         if not isinstance(in_grads, tuple):
@@ -271,7 +279,7 @@ def backward(root, grad):
         if len(in_grads) != len(fn.inputs):
             raise RuntimeError(f"{fn.label}.backward returned {len(in_grads)} gradients for {len(fn.inputs)} inputs")
         for hook in _hooks:
-            hook.on_backward(fn, outs, in_grads, time.perf_counter() - start)
+            hook.on_backward(fn, outs, in_grads, _clock(fn.inputs[0].device) - start)
         fn.saved = None  # free what forward kept; the graph cannot be walked twice
         for t, g in zip(fn.inputs, in_grads):
             if g is None or not t.requires_grad:
