@@ -23,7 +23,6 @@ Options (every lesson):
 import argparse
 import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -35,6 +34,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import tinyalex as ta  # noqa: E402
+from tinyalex.checkpoint import atomic_write  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 MODES = ("quick", "default", "data")
@@ -97,19 +97,29 @@ class Lesson:
                 data.subset(data.load(self.args.data, train=False), n_test, seed=self.args.seed))
 
     def save(self, fig, name):
-        """Write ``fig`` as ``<out>/<number>_<name>.png`` atomically (temporary file, then rename)."""
+        """Write ``fig`` as ``<out>/<number>_<name>.png``, atomically as every file tinyalex writes."""
         path = self.out / f"{self.number}_{name}.png"
-        fd, tmp = tempfile.mkstemp(suffix=".png", dir=self.out)
-        os.close(fd)
-        try:
-            fig.savefig(tmp, dpi=120, bbox_inches="tight")
-            os.replace(tmp, path)
-        finally:
-            if os.path.exists(tmp):
-                os.remove(tmp)
-            plt.close(fig)
+        with atomic_write(path) as f:
+            fig.savefig(f, format="png", dpi=120, bbox_inches="tight")
+        plt.close(fig)
         print(f"figure: {path}")
         return path
+
+    def train(self, model, train_set, test_set, epochs, lr, name, batch_size=128):
+        """Train ``model`` with the paper's SGD (momentum 0.9, weight decay 5e-4) via ``tinyalex.train.fit``.
+
+        The run (metrics.jsonl, curves.png, checkpoints) goes to ``<out>/<number>_<name>/``. Returns
+        fit's per-epoch records: "train_top1_error" (measured while the epoch trains, as in the
+        paper's Figure 1), "val_top1_error" (here: the test set), losses, seconds.
+        """
+        from tinyalex import data, optim
+        from tinyalex.train import fit
+        model.to(self.device)
+        train_loader = data.DataLoader(train_set, batch_size, shuffle=True, seed=self.args.seed, device=self.device)
+        test_loader = data.DataLoader(test_set, 500, device=self.device)
+        print(f"--- training {name}: {len(train_set)} images, {epochs} epochs, lr {lr}")
+        return fit(model, optim.SGD(model.parameters(), lr), train_loader, test_loader, epochs,
+                   str(self.out / f"{self.number}_{name}"), progress=True, log=lambda line: print(f"  {name}: {line}"))
 
     def done(self):
         print(f"=== Lesson {self.number} done in {time.perf_counter() - self.started:.1f} s ===")
@@ -123,3 +133,24 @@ def table(rows, header):
     lines = ["  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def four_layer_cnn(activation="relu", lrn=False, pool=(3, 2), num_classes=10):
+    """The small CIFAR-10 network of the paper's Figure 1 and section 3.3: three conv layers and one FC.
+
+        [conv 5x5, 32 -> f -> (LRN) -> max pool] -> [conv 5x5, 32 -> ...] -> [conv 5x5, 64 -> ...] -> fc
+
+    in the paper's layer order (conv -> nonlinearity -> LRN -> pool). ``activation`` is "relu" or
+    "tanh" (lesson 02), ``lrn`` switches the paper's LRN on (lesson 04), ``pool`` is the (kernel,
+    stride) of every pooling layer: (3, 2) overlaps, (2, 2) does not (lesson 05). 32x32 inputs.
+    """
+    from tinyalex import nn
+    from tinyalex.functional import conv_outsize
+    act = {"relu": nn.ReLU, "tanh": nn.Tanh}[activation]
+    layers, channels, size = [], 3, 32
+    for width in (32, 32, 64):
+        layers += [nn.Conv2d(channels, width, 5, padding=2), act()]
+        layers += [nn.LRN()] if lrn else []
+        layers += [nn.MaxPool2d(*pool)]
+        channels, size = width, conv_outsize(size, *pool, 0)
+    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * size * size, num_classes))
