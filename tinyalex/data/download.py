@@ -1,0 +1,107 @@
+"""Fetching and unpacking archives safely: the cache directory, checksums, atomic writes, tar checks.
+
+Everything written here is written atomically (a temporary file or folder in the destination
+directory, then ``os.replace``), so an interrupted download or extraction never leaves a half-written
+archive or a half-filled data folder that a later run would trust.
+"""
+import contextlib
+import hashlib
+import os
+import shutil
+import tarfile
+import tempfile
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+from tqdm import tqdm
+
+TIMEOUT_S = 15  # offline or blocked: fail within seconds, not minutes
+_CHUNK = 1 << 20
+
+
+def cache_dir():
+    """Where downloads and extracted data sets go: ``$TINYALEX_DATA``, else ``~/.cache/tinyalex``."""
+    return Path(os.environ.get("TINYALEX_DATA") or Path.home() / ".cache" / "tinyalex").expanduser()
+
+
+@contextlib.contextmanager
+def atomic_file(path):
+    """Open a temporary file beside ``path`` for writing bytes; it becomes ``path`` only if the block ends
+    without an exception, and is removed otherwise."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.remove(tmp)
+
+
+def download(url, path, md5, sha256=None, by_hand=""):
+    """Fetch ``url`` into ``path``, checking its MD5 (and SHA-256 when given); return ``path``.
+
+    The bytes stream into a temporary file beside ``path`` with a progress bar and are hashed on the
+    way; only a file whose checksums match is renamed to ``path``. A network failure raises
+    ConnectionError at once, with ``by_hand`` (where to put the files yourself) in the message.
+    """
+    hashes = {"MD5": (hashlib.md5(), md5), "SHA-256": (hashlib.sha256(), sha256)}
+    with atomic_file(path) as out:
+        try:
+            response = urllib.request.urlopen(url, timeout=TIMEOUT_S)
+        except (urllib.error.URLError, OSError) as e:
+            raise ConnectionError(f"download: cannot fetch {url} ({e}). {by_hand}") from None
+        with response, tqdm(total=int(response.headers.get("Content-Length") or 0) or None,
+                            unit="B", unit_scale=True, desc=Path(path).name, leave=False) as bar:
+            while chunk := response.read(_CHUNK):
+                out.write(chunk)
+                for h, _ in hashes.values():
+                    h.update(chunk)
+                bar.update(len(chunk))
+        for name, (h, expected) in hashes.items():
+            if expected is not None and h.hexdigest() != expected.lower():
+                raise ValueError(f"download: {url} has {name} {h.hexdigest()}, expected {expected}; "
+                                 "the file is corrupt or not the published one, so it was deleted")
+    return Path(path)
+
+
+def _check_member(member, archive):
+    """Refuse what a data archive never needs: absolute paths, '..', links, devices."""
+    parts = Path(member.name).parts
+    if member.name.startswith(("/", "\\")) or ".." in parts or (parts and ":" in parts[0]):
+        raise ValueError(f"extract: {archive} holds {member.name!r}, which points outside the "
+                         "destination folder; refusing to extract it")
+    if not (member.isfile() or member.isdir()):
+        raise ValueError(f"extract: {archive} holds {member.name!r}, which is a link or special file; "
+                         "refusing to extract it")
+
+
+def extract(archive, dest):
+    """Unpack the tar archive ``archive`` into the folder ``dest``; return ``dest``.
+
+    Every member is checked first (no path traversal, no links), and the tar "data" filter guards
+    the extraction itself. The files land in a temporary folder inside ``dest``; each top-level
+    entry is renamed into place only when the whole archive has been unpacked.
+    """
+    dest = Path(dest)
+    dest.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest, prefix=".extract."))
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for m in members:
+                _check_member(m, archive)
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(tmp, members=members, filter="data")
+            else:  # Python < 3.11.4: the checks above are the guard
+                tar.extractall(tmp, members=members)
+        for entry in tmp.iterdir():
+            if (dest / entry.name).is_dir():
+                shutil.rmtree(dest / entry.name)
+            os.replace(entry, dest / entry.name)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest
