@@ -7,3 +7,4 @@ from . import functional
 __version__ = "0.1.0"
 from .gradcheck import gradcheck
 from .trace import trace
+from . import data
