@@ -1,0 +1,80 @@
+"""``tinyalex grade``: check a student's exercise files against the engine.
+
+    tinyalex grade FILE... [--exercise NAME] [--device cpu|cuda] [--seed N] [--timeout S]
+    tinyalex grade --solution NAME|all        # grade the engine's own answers (tests the grader)
+    tinyalex grade --write-stubs DIR          # write fresh exercise files
+    tinyalex grade --list                     # the exercises and their functions
+
+A FILE may also be a folder (every .py file in it). Each exercise of each file runs in its own
+subprocess with a time limit; the exit status is 0 only when every check passes.
+"""
+import argparse
+import pathlib
+
+from .grading import exercises, runner, stubs
+
+SOLUTIONS = pathlib.Path(__file__).parent / "grading" / "solutions.py"  # imported only by its worker
+
+
+def build_parser():
+    p = argparse.ArgumentParser(prog="tinyalex grade", description="Grade exercise files against the engine.")
+    p.add_argument("files", nargs="*", help="student files or folders of them")
+    p.add_argument("--exercise", choices=exercises.NAMES, help="grade only this exercise")
+    p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]: where inputs live")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random cases (default 0)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per exercise (default 60)")
+    p.add_argument("--solution", metavar="NAME", choices=exercises.NAMES + ("all",),
+                   help="grade the engine's own answers for exercise NAME (or all)")
+    p.add_argument("--write-stubs", metavar="DIR", help="write the exercise files into DIR and stop")
+    p.add_argument("--list", action="store_true", help="list the exercises and stop")
+    return p
+
+
+def main(argv=None):
+    """Entry point of ``tinyalex grade`` (``argv`` without the subcommand); returns the exit status."""
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as e:
+        return int(e.code or 0)
+    if args.list:
+        for e in exercises.all_exercises():
+            print(f"{e.name:<22} {e.file_name:<30} {', '.join(e.functions)}")
+        return 0
+    if args.write_stubs:
+        for path in stubs.write_stubs(args.write_stubs):
+            print(f"wrote {path}")
+        return 0
+    if args.solution:
+        names = exercises.NAMES if args.solution == "all" else (args.solution,)
+        jobs = [(SOLUTIONS, list(names))]
+    elif args.files:
+        try:
+            jobs = [(path, [args.exercise] if args.exercise else runner.exercises_in(path)) for path in _files(args.files)]
+        except (OSError, SyntaxError, ValueError) as e:
+            print(f"grade: cannot read {getattr(e, 'filename', '') or ''}: {e}")
+            return 1
+    else:
+        parser.print_usage()
+        print("grade: give a FILE, --solution NAME, --write-stubs DIR or --list")
+        return 2
+    passed = total = 0
+    for path, names in jobs:
+        if not names:
+            print(f"{path.name}: defines none of the exercise functions (see tinyalex grade --list)")
+            total += 1
+        for name in names:
+            results = runner.grade_exercise(path, name, args.seed, args.device, args.timeout)
+            runner.report(path.name, exercises.get(name), results, print)
+            passed, total = passed + sum(r["passed"] for r in results), total + len(results)
+    print(f"{passed} of {total} checks passed")
+    return 0 if passed == total else 1
+
+
+def _files(paths):
+    out = []
+    for p in map(pathlib.Path, paths):
+        if not p.exists():
+            raise FileNotFoundError(2, "no such file or folder", str(p))
+        out.extend(sorted(p.glob("*.py")) if p.is_dir() else [p])
+    return out
