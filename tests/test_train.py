@@ -124,17 +124,15 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tmp_path):
     assert [r["train_loss"] for r in history] == [r["train_loss"] for r in straight]
 
 
-def test_evaluate_ten_crop_averages_the_softmax_over_the_views():
+def test_evaluate_ten_crop_averages_the_softmax_over_corners_centre_and_mirrors(rng):
     model, _, _, _ = setup()
-    x, y = blobs(8, 3)
-    views = [x, 0.5 * x, 2 * x]  # stand-ins for the crops of each image
-    batch = ta.tensor(np.stack(views, axis=1)[..., None, None])  # (N, views, C, H, W) = (8, 3, 8, 1, 1)
-    got = train.evaluate(model, [(batch, ta.tensor(y))], ten_crop=True)
-    probs = np.mean([F.softmax(model(ta.tensor(v))).numpy() for v in views], axis=0)
-    assert got["loss"] == pytest.approx(-np.log(probs[np.arange(8), y]).mean(), rel=1e-12)
+    images, y = rng.normal(0, 3, (6, 2, 3, 3)), rng.integers(0, 4, 6)  # 2x2 crops: 8 features
+    got = train.evaluate(model, [(ta.tensor(images), ta.tensor(y))], ten_crop=2)
+    views = [images[:, :, t:t + 2, l:l + 2] for t, l in ((0, 0), (0, 1), (1, 0), (1, 1), (0, 0))]
+    views += [v[..., ::-1] for v in views]  # the centre of a 3x3 image is its top-left 2x2 (floor)
+    probs = np.mean([F.softmax(model(ta.tensor(v.copy()))).numpy() for v in views], axis=0)
+    assert got["loss"] == pytest.approx(-np.log(probs[np.arange(6), y]).mean(), rel=1e-12)
     assert got["top1"] == np.mean(probs.argmax(axis=1) != y)
-    with pytest.raises(ValueError, match="ten_crop expects"):
-        train.evaluate(model, [(ta.tensor(x), ta.tensor(y))], ten_crop=True)
 
 
 class Explode:

@@ -18,7 +18,8 @@ import time
 from . import backend, checkpoint, viz
 from . import functional as F
 from .metrics import Running, topk_correct
-from .tensor import no_grad
+from .data import transforms
+from .tensor import Tensor, no_grad
 
 
 class NonFiniteLoss(RuntimeError):
@@ -82,25 +83,23 @@ def _show(bar, running, start):
         bar.set_postfix(loss=f"{s['loss']:.3f}", acc=f"{1 - s['top1']:.1%}", img_s=f"{s['images_per_s']:.0f}")
 
 
-def evaluate(model, loader, ten_crop=False, progress=False):
+def evaluate(model, loader, ten_crop=None, progress=False):
     """Loss and top-1/top-5 *error* rates of ``model`` over ``loader``: ``{"loss", "top1", "top5"}``.
 
-    With ``ten_crop=True`` the loader yields (N, 10, C, H, W) batches: the paper's test-time
-    augmentation, "extracting five 224x224 patches (the four corner patches and the center patch) as
-    well as their horizontal reflections ... and averaging the predictions made by the network's
-    softmax layer on the ten patches" (Section 4.1). The loss is then that of the averaged softmax.
+    ``ten_crop``: None, or the side of the crops for the paper's test-time augmentation: "extracting
+    five 224x224 patches (the four corner patches and the center patch) as well as their horizontal
+    reflections ... and averaging the predictions made by the network's softmax layer on the ten
+    patches" (Section 4.1). The loader then yields whole images, cropped here on their device; the
+    loss is that of the averaged softmax.
     """
     model.eval()
     running = Running()
     with no_grad():
         for images, labels in _progress(loader, "evaluate", progress):
             if ten_crop:
-                if images.ndim != 5:
-                    raise ValueError(f"evaluate: ten_crop expects batches of shape (N, views, C, H, W), "
-                                     f"got {images.shape}")
-                n, views = images.shape[:2]
-                probs = F.softmax(model(images.reshape((n * views,) + images.shape[2:])))
-                probs = probs.data.reshape(n, views, -1).mean(axis=1)
+                views = transforms.ten_crop(images.data, ten_crop, channels_last=False)  # (10, N, C, h, w)
+                probs = F.softmax(model(Tensor(views.reshape((-1,) + views.shape[2:])))).data
+                probs = probs.reshape(10, len(labels), -1).mean(axis=0)
             else:
                 probs = F.softmax(model(images)).data
             xp = backend.xp(probs)
