@@ -267,6 +267,9 @@ def backward(root, grad):
         outs = [grads.pop(id(ref()), None) if ref() is not None else None for ref in fn.outputs]
         if all(g is None for g in outs):
             continue
+        if getattr(fn, "saved", ()) is None:
+            raise RuntimeError(f"backward: the graph through {fn.label} was already walked and its saved arrays "
+                               "freed; run the forward pass again to back-propagate again")
         device = fn.inputs[0].device if not fn.crosses_devices else backend.device_of(next(g for g in outs if g is not None))
         xp = backend.module_for(device)
         with backend.on_device(device):

@@ -1,0 +1,178 @@
+"""The autograd core: tensors, the backward walk (chain rule), no_grad, user-defined ops, devices and dtypes."""
+import numpy as np
+import pytest
+
+import tinyalex as ta
+from tinyalex import backend
+from tinyalex import functional as F
+
+
+class Square(ta.Function):
+    """The user-defined op of the design document."""
+
+    def forward(self, a):
+        self.save_for_backward(a=a)
+        return a * a
+
+    def backward(self, gy):
+        return (2 * self.saved.a * gy,)
+
+
+# ------------------------------------------------------------------ making tensors
+def test_dtypes_follow_pytorch_defaults():
+    assert ta.tensor([1.0, 2.0]).dtype == np.float32           # Python floats -> float32
+    assert ta.tensor(np.ones(2)).dtype == np.float64           # arrays keep their float dtype
+    assert ta.tensor(np.ones(2, np.float32)).dtype == np.float32
+    assert ta.tensor([1, 2]).dtype == np.int64
+    assert ta.tensor([1, 2], dtype="float64").dtype == np.float64
+    assert ta.tensor(np.ones(2), dtype="float32").dtype == np.float32
+
+
+def test_description_and_conversions():
+    x = ta.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
+    assert (x.shape, x.ndim, x.size, len(x), x.device) == ((2, 3), 2, 6, 2, "cpu")
+    assert repr(x) == "Tensor(shape=(2, 3), dtype=float64, device='cpu', requires_grad=True)"
+    assert "creator=Mul" in repr(x * 2.0)
+    assert isinstance(x.numpy(), np.ndarray) and ta.tensor(np.array([4.5])).item() == 4.5
+    d = x.detach()
+    assert d.creator is None and not d.requires_grad and d.data is x.data
+    assert x.astype("float32").dtype == np.float32
+
+
+def test_bad_tensors():
+    with pytest.raises(TypeError, match="only floating-point tensors can require grad, got int64"):
+        ta.tensor([1, 2], requires_grad=True)
+    with pytest.raises(TypeError, match="cannot make a tensor of dtype"):
+        ta.tensor(["a"])
+    with pytest.raises(ValueError, match="unknown device 'gpu'"):
+        ta.tensor([1.0], device="gpu")
+    with pytest.raises(TypeError, match="device must be a string"):
+        ta.tensor([1.0], device=0)
+
+
+@pytest.mark.skipif(backend.gpu_available(), reason="tests the message shown where there is no GPU")
+def test_cuda_without_a_gpu_says_what_to_install():
+    with pytest.raises(RuntimeError, match="device 'cuda'"):
+        ta.tensor([1.0], device="cuda")
+
+
+# ------------------------------------------------------------------ the backward walk
+def test_user_defined_function_and_default_grad_of_a_loss():
+    x = ta.tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)
+    Square()(x).sum().backward()
+    np.testing.assert_array_equal(x.grad, [2.0, -4.0, 6.0])
+
+
+def test_gradients_add_where_a_tensor_is_used_twice():
+    """y = x*x + x: two paths from x to y, d y/d x = 2x + 1 (the chain rule's sum over paths)."""
+    x = ta.tensor(np.array([1.0, 2.0]), requires_grad=True)
+    h = x * x
+    (h * h + h + x).sum().backward()   # a diamond through h, and a skip connection from x
+    a = x.numpy()
+    np.testing.assert_allclose(x.grad, 4 * a ** 3 + 2 * a + 1)
+
+
+def test_grad_accumulates_across_backward_calls_until_cleared():
+    x = ta.tensor(np.array([3.0]), requires_grad=True)
+    for _ in range(2):
+        (x * 5.0).sum().backward()
+    assert x.grad.tolist() == [10.0]
+
+
+def test_a_deep_chain_does_not_hit_the_recursion_limit():
+    x = ta.tensor(np.array([1.0]), requires_grad=True)
+    y = x
+    for _ in range(3000):
+        y = y * 1.0
+    y.sum().backward()
+    assert x.grad.tolist() == [1.0]
+
+
+def test_only_tensors_requiring_grad_get_gradients_and_saved_arrays_are_freed():
+    x, c = ta.tensor(np.ones(2), requires_grad=True), ta.tensor(np.ones(2))
+    y = x * c
+    fn = y.creator
+    y.sum().backward()
+    assert c.grad is None and x.grad is not None and fn.saved is None
+
+
+def test_walking_a_graph_twice_is_a_clear_error():
+    x = ta.tensor(np.ones(3), requires_grad=True)
+    y = Square()(x).sum()
+    y.backward()
+    with pytest.raises(RuntimeError, match="already walked"):
+        y.backward()
+
+
+def test_an_unused_output_gets_a_zero_gradient():
+    x = ta.tensor(np.arange(4.0).reshape(1, 4), requires_grad=True)
+    left, _ = F.split(x, 2)
+    left.sum().backward()
+    np.testing.assert_array_equal(x.grad, [[1, 1, 0, 0]])
+
+
+def test_backward_needs_a_grad_for_non_scalars_of_the_right_shape():
+    y = ta.tensor(np.ones(3), requires_grad=True) * 2.0
+    with pytest.raises(ValueError, match="grad must be given for a tensor of shape"):
+        y.backward()
+    with pytest.raises(ValueError, match=r"grad of shape \(2,\) given for a tensor of shape \(3,\)"):
+        y.backward(np.ones(2))
+
+
+def test_broken_backward_passes_are_reported():
+    class TooFew(ta.Function):
+        def forward(self, a, b):
+            return a + b
+
+        def backward(self, gy):
+            return (gy,)
+
+    class WrongShape(ta.Function):
+        def forward(self, a):
+            return a
+
+        def backward(self, gy):
+            return (gy.sum(),)
+
+    x = ta.tensor(np.ones(2), requires_grad=True)
+    with pytest.raises(RuntimeError, match="TooFew.backward returned 1 gradients for 2 inputs"):
+        TooFew()(x, x).sum().backward()
+    with pytest.raises(RuntimeError, match=r"WrongShape.backward gave a gradient of shape \(\) for an input of shape \(2,\)"):
+        WrongShape()(x).sum().backward()
+
+
+def test_no_grad_records_nothing_and_is_restored_after_an_error():
+    x = ta.tensor(np.ones(2), requires_grad=True)
+    with ta.no_grad():
+        assert not ta.is_grad_enabled()
+        y = x * 2.0
+    assert y.creator is None and not y.requires_grad
+    with pytest.raises(ZeroDivisionError):
+        with ta.no_grad():
+            1 / 0
+    assert ta.is_grad_enabled() and (x * 2.0).requires_grad
+
+
+def test_float64_flows_through_end_to_end(rng):
+    x = ta.tensor(rng.standard_normal((3, 4)), requires_grad=True)
+    w = ta.tensor(rng.standard_normal((2, 4)), requires_grad=True)
+    loss = F.softmax_cross_entropy(F.tanh(F.linear(x, w)), [0, 1, 1])
+    loss.backward()
+    assert {loss.dtype, x.grad.dtype, w.grad.dtype} == {np.dtype("float64")}
+
+
+# ------------------------------------------------------------------ devices
+def test_moving_is_differentiable_and_gradients_come_back(rng, device):
+    x = ta.tensor(rng.standard_normal((2, 3)).astype(np.float32), requires_grad=True)
+    y = x.to(device)
+    assert y.device == backend.parse_device(device) and (y is x) == (device == "cpu")
+    (Square()(y) * 3.0).sum().backward()
+    assert backend.device_of(x.grad) == "cpu"
+    np.testing.assert_allclose(x.grad, 6 * x.numpy(), rtol=1e-6)
+
+
+@pytest.mark.gpu
+def test_ops_refuse_inputs_on_two_devices():
+    a, b = ta.tensor(np.ones(2)), ta.tensor(np.ones(2), device="cuda")
+    with pytest.raises(ValueError, match=r"Add: inputs are on different devices \(cpu and cuda:0\)"):
+        F.basic.Add()(a, b)
