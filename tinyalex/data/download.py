@@ -1,10 +1,9 @@
 """Fetching and unpacking archives safely: the cache directory, checksums, atomic writes, tar checks.
 
-Everything written here is written atomically (a temporary file or folder in the destination
-directory, then ``os.replace``), so an interrupted download or extraction never leaves a half-written
-archive or a half-filled data folder that a later run would trust.
+Everything is written atomically (a temporary file or folder in the destination directory, then a
+rename), so an interrupted download or extraction never leaves a half-written archive or a
+half-filled data folder that a later run would trust.
 """
-import contextlib
 import hashlib
 import os
 import shutil
@@ -16,6 +15,8 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ..checkpoint import atomic_write
+
 TIMEOUT_S = 15  # offline or blocked: fail within seconds, not minutes
 _CHUNK = 1 << 20
 
@@ -23,22 +24,6 @@ _CHUNK = 1 << 20
 def cache_dir():
     """Where downloads and extracted data sets go: ``$TINYALEX_DATA``, else ``~/.cache/tinyalex``."""
     return Path(os.environ.get("TINYALEX_DATA") or Path.home() / ".cache" / "tinyalex").expanduser()
-
-
-@contextlib.contextmanager
-def atomic_file(path):
-    """Open a temporary file beside ``path`` for writing bytes; it becomes ``path`` only if the block ends
-    without an exception, and is removed otherwise."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".part")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            yield f
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def download(url, path, md5, sha256=None, by_hand=""):
@@ -49,7 +34,7 @@ def download(url, path, md5, sha256=None, by_hand=""):
     ConnectionError at once, with ``by_hand`` (where to put the files yourself) in the message.
     """
     hashes = {"MD5": (hashlib.md5(), md5), "SHA-256": (hashlib.sha256(), sha256)}
-    with atomic_file(path) as out:
+    with atomic_write(path) as out:
         try:
             response = urllib.request.urlopen(url, timeout=TIMEOUT_S)
         except (urllib.error.URLError, OSError) as e:

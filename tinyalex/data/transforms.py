@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from .. import backend
-from .download import atomic_file
+from ..checkpoint import atomic_write
 
 
 class Compose:
@@ -277,7 +277,7 @@ class MeanSubtract(_Batched):
                     for i in range(0, len(images), 4096))
         mean = total / (len(images) if per_pixel else images[..., 0].size)
         if cache is not None:
-            with atomic_file(cache) as f:
+            with atomic_write(cache) as f:
                 np.save(f, mean.astype(np.float32), allow_pickle=False)
         return cls(mean)
 
