@@ -1,0 +1,124 @@
+"""`tinyalex bench`: the numbers it reports are counted right, its PyTorch twin is the same network,
+and a tiny run gives a well-formed report."""
+import json
+
+import numpy as np
+import pytest
+
+import tinyalex as ta
+from tinyalex import bench, nn
+from tinyalex import functional as F
+
+
+def small_net():
+    """A few layers of each kind the bench times, with a two-column conv and LRN as in the paper;
+    LRN with k = 1, alpha = 1 so that a wrong alpha scaling in the twin would show."""
+    return nn.Sequential(
+        nn.Conv2d(3, 8, 5, stride=2, padding=2), nn.ReLU(), nn.LRN(n=5, k=1.0, alpha=1.0, beta=0.75, groups=2),
+        nn.MaxPool2d(3, 2), nn.Conv2d(8, 8, 3, padding=1, groups=2), nn.ReLU(), nn.Flatten(),
+        nn.Linear(8 * 3 * 3, 16), nn.ReLU(), nn.Dropout(0.5), nn.Linear(16, 10))
+
+
+def batch(n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    return ta.tensor(rng.standard_normal((n, 3, 16, 16)).astype(np.float32)), ta.tensor(rng.integers(0, 10, n))
+
+
+def test_the_tape_lists_the_ops_of_a_forward_pass_in_order():
+    net, (images, labels) = small_net(), batch()
+    tape = bench.record(lambda: bench.loss_of(net, images, labels))
+    labels_seen = [fn.label for fn, _, _ in tape.entries]
+    assert labels_seen[:3] == ["Conv2d", "ReLU", "Split"] and labels_seen[-1] == "SoftmaxCrossEntropy"
+    assert [name for name, *_ in bench.op_lines(tape)] == [
+        "conv1", "lrn1", "lrn2", "pool1", "conv2", "fc3", "fc4", "softmax-CE"]
+    leaves = tape.leaves()
+    assert sum(t.requires_grad for t in leaves) == len(net.parameters())  # the weights, and
+    assert any(t is images for t in leaves)                                 # the batch
+
+
+def test_gemm_flops_are_two_per_multiply_add_and_backward_skips_the_image_gradient():
+    # AlexNet's conv1 (paper 3.5): 96 kernels of 11x11x3 at stride 4 over 227x227 -> 55x55 maps
+    x = ta.tensor(np.zeros((2, 3, 227, 227), np.float32))
+    w = ta.tensor(np.zeros((96, 3, 11, 11), np.float32), requires_grad=True)
+    tape = bench.record(lambda: F.conv2d(x, w, stride=4))
+    forward, backward = bench.gemm_flops(*tape.entries[0])
+    assert forward == 2 * (2 * 96 * 55 * 55) * (3 * 11 * 11)
+    assert backward == forward  # only dL/dW: the image needs no gradient
+
+
+def test_interleaved_rounds_alternate_drop_the_warmup_and_take_medians():
+    calls, times = [], iter([100.0, 100.0, 1.0, 5.0, 3.0, 7.0, 2.0, 6.0])
+    rounds = {name: (lambda name=name: calls.append(name) or {"step": next(times)}) for name in ("a", "b")}
+    assert bench.interleaved(rounds, warmup=1, repeat=3) == {"a": {"step": 2.0}, "b": {"step": 6.0}}
+    assert calls == ["a", "b"] * 4
+
+
+def test_dropout_p_is_read_back_from_the_scaled_mask():
+    x = ta.tensor(np.ones((64, 64), np.float32), requires_grad=True)
+    assert bench.dropout_p(F.dropout(x, p=0.3).creator) == pytest.approx(0.3)
+
+
+def test_bad_arguments_are_refused_with_a_message(capsys):
+    for argv in (["--batch-size", "0"], ["--repeat", "0"], ["--model", "lenet"], ["--ops-only", "--step-only"]):
+        with pytest.raises(SystemExit):
+            bench.parse_args(argv)
+    assert "--batch-size must be at least 1" in capsys.readouterr().err
+
+
+def test_write_json_replaces_the_file_whole(tmp_path):
+    path = tmp_path / "bench.json"
+    bench.write_json({"a": 1}, str(path))
+    bench.write_json({"b": 2}, str(path))
+    assert json.loads(path.read_text()) == {"b": 2} and [p.name for p in tmp_path.iterdir()] == ["bench.json"]
+
+
+def tiny_run(tmp_path, *extra):
+    path = tmp_path / "bench.json"
+    assert bench.main(["--batch-size", "2", "--repeat", "1", "--warmup", "0", "--json", str(path), *extra]) == 0
+    return json.loads(path.read_text())
+
+
+def check_rows(rows, frameworks):
+    for r in rows:
+        assert set(r["ms"]) == set(frameworks) and all(ms > 0 for ms in r["ms"].values()), r["name"]
+        assert r["flops"] >= 0 and ("speed_ratio" in r) == ("torch" in frameworks)
+
+
+@pytest.mark.slow
+def test_a_tiny_run_reports_every_op_the_step_and_its_memory(tmp_path, device):
+    result = tiny_run(tmp_path, "--device", device)
+    assert result["command"].startswith("tinyalex bench --batch-size 2") and result["device"].startswith(device)
+    names = [r["name"] for r in result["ops"]]
+    assert {"conv1 fwd", "conv1 bwd", "conv5 bwd", "lrn1 fwd", "pool1 bwd", "fc6 fwd", "softmax-CE bwd"} <= set(names)
+    check_rows([result["peak"], *result["ops"], result["step"]], ["tinyalex"])
+    step = result["step"]
+    assert step["images_per_s"]["tinyalex"] == pytest.approx(2e3 / step["ms"]["tinyalex"])
+    assert step["flops"] == sum(r["flops"] for r in result["ops"])  # a step's GEMMs are its ops' GEMMs
+    if result["memory"] is not None:
+        assert result["memory"]["tinyalex"] > 0
+
+
+# ---------------------------------------------------------------- against PyTorch (optional)
+@pytest.mark.torch
+def test_the_torch_twin_computes_the_same_loss_and_gradients():
+    torch = pytest.importorskip("torch")
+    net, (images, labels) = small_net(), batch()
+    net.eval()  # no dropout: both sides must give the same numbers
+    twin = bench.TorchTwin(torch, bench.record(lambda: bench.loss_of(net, images, labels)))
+    loss = F.softmax_cross_entropy(net(images), labels)
+    torch_loss = twin.forward()
+    assert torch_loss.item() == pytest.approx(loss.item(), rel=1e-5)
+    loss.backward()
+    torch_loss.backward()
+    torch_grads = [v.grad.numpy() for v in twin.leaves.values() if v.requires_grad]
+    for p, g in zip(net.parameters(), torch_grads):
+        np.testing.assert_allclose(g, p.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.torch
+@pytest.mark.slow
+def test_a_tiny_run_against_torch_gives_a_speed_ratio_for_every_line(tmp_path):
+    pytest.importorskip("torch")
+    result = tiny_run(tmp_path, "--against", "torch")
+    check_rows([result["peak"], *result["ops"], result["step"]], ["tinyalex", "torch"])
+    assert result["machine"]["torch_threads"] >= 1 and set(result["memory"] or {"torch"}) >= {"torch"}
