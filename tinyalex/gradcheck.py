@@ -107,8 +107,7 @@ def gradcheck_report(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, check=None, fa
     """The per-input ``Report`` behind ``gradcheck`` (same arguments, never raises on a mismatch)."""
     checked = _checked_positions(inputs, check)
     rng = np.random.default_rng(seed)
-    xs = [Tensor(t.data.copy(), requires_grad=i in checked) if isinstance(t, Tensor) else t
-          for i, t in enumerate(inputs)]
+    xs = [Tensor(t.data.copy(), requires_grad=i in checked) for i, t in enumerate(inputs)]
 
     y = _call(fn, xs)
     v = _grad_output(grad_output, y, rng)

@@ -40,7 +40,7 @@ class LRN(Function):
 
 
 def lrn(x, n=5, k=2.0, alpha=1e-4, beta=0.75):
-    """Local response normalisation across channels (paper section 3.3, equation on page 4):
+    """Local response normalisation across channels (paper section 3.3):
 
         b_i = a_i / (k + alpha * sum_{j=max(0, i-n/2)}^{min(C-1, i+n/2)} a_j^2) ^ beta
 
