@@ -111,24 +111,17 @@ class Checkpoint:
     def restore(self, model, optimizer=None, schedule=None):
         """Load the saved state into ``model`` (and ``optimizer``, ``schedule``).
 
-        A checkpoint whose names or shapes do not fit raises CheckpointError naming the difference.
+        A checkpoint whose names or shapes do not fit raises CheckpointError with the difference.
         """
-        ours = {name: tuple(getattr(v, "shape", ())) for name, v in model.state_dict().items()}
-        theirs = {name: tuple(v.shape) for name, v in self.model.items()}
-        if ours != theirs:
-            missing = sorted(set(ours) - set(theirs))[:3]
-            unexpected = sorted(set(theirs) - set(ours))[:3]
-            shapes = [f"{n}: {theirs[n]} in file, {ours[n]} in model"
-                      for n in sorted(set(ours) & set(theirs)) if ours[n] != theirs[n]][:3]
-            raise CheckpointError(f"checkpoint {self.path} does not fit the model: missing {missing}, "
-                                  f"unexpected {unexpected}, different shapes {shapes}")
-        model.load_state_dict(self.model)
-        for owner, state, what in ((optimizer, self.optim, "optimiser"), (schedule, self.schedule, "schedule")):
-            if owner is None:
-                continue
-            if state is None:
-                raise CheckpointError(f"checkpoint {self.path} holds no {what} state")
-            owner.load_state_dict(state)
+        try:
+            model.load_state_dict(self.model)
+            for owner, state, what in ((optimizer, self.optim, "optimiser"), (schedule, self.schedule, "schedule")):
+                if owner is not None and state is None:
+                    raise ValueError(f"it holds no {what} state")
+                if owner is not None:
+                    owner.load_state_dict(state)
+        except (ValueError, KeyError) as e:
+            raise CheckpointError(f"checkpoint {self.path} does not fit: {e}") from None
 
 
 def load(path):
