@@ -205,14 +205,17 @@ def run_check(check, student, rng, device):
             if "not implemented" in str(e) or "is not defined" in str(e):
                 break  # every other case would say the same
     failed = [(c, v, e) for c, v, e in outcomes if e is not None or not all(x.ok for x in v)]
-    result = {"check": check.name, "passed": not failed, "cases": len(cases), "failed": len(failed)}
+    result = {"check": check.name, "passed": not failed, "cases": len(cases),
+              "failed": len(cases) - len(outcomes) + len(failed)}  # cases not run count as failed
     if not failed:
         return result
     case, verdicts, error = failed[0]
-    result["smallest"] = case.label
     if error is not None:
         result["error"] = error
+        if len(outcomes) > 1:
+            result["smallest"] = case.label
         return result
+    result["smallest"] = case.label
     bad = [v for v in verdicts if not v.ok]
     result.update(max_abs=max(v.max_abs for v in bad), max_rel=max(v.max_rel for v in bad),
                   detail="; ".join(v.detail for v in bad if v.detail))

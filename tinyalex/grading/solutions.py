@@ -1,12 +1,15 @@
 """The instructor's answers: every exercise function, delegating to the engine.
 
-``tinyalex grade --solution NAME`` grades this file through the same path as a student's, which
-tests the grader itself (so it imports like a student's file: absolute imports only). Nothing here repeats the engine's arithmetic: forwards call the engine's op
-on tensors and keep the graph as the cache; backwards walk it with ``Tensor.backward``.
+``tinyalex grade --solution NAME`` grades this file through the same path as a student's file (so it
+imports like one: absolute imports only), which tests the grader itself. Nothing here repeats the
+engine's arithmetic: forwards call the engine's op on tensors and keep the graph as the cache;
+backwards walk it with ``Tensor.backward``.
 """
+import math
+
 import numpy as np
 
-from tinyalex import backend, functional as F
+from tinyalex import backend, functional as F, nn, optim
 from tinyalex.functional import conv
 from tinyalex.tensor import tensor
 
@@ -54,3 +57,40 @@ def softmax_cross_entropy_forward(logits, labels):
 
 
 conv2d_backward = max_pool_backward = lrn_backward = dropout_backward = softmax_cross_entropy_backward = _backward
+
+
+def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):
+    param = tensor(w, device=backend.device_of(w), requires_grad=True)
+    param.grad = g.copy()
+    opt = optim.SGD([param], lr)
+    opt.load_state_dict({"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "velocity.0": v})
+    opt.step()
+    return param.data, opt.velocity[0]
+
+
+def receptive_field(layers):
+    """Measured, not computed: back-propagate from one output unit through all-ones 1-D convolutions
+    and count the input pixels that its gradient reaches."""
+    width = sum(k * math.prod(s for _, s in layers[:i]) for i, (k, _) in enumerate(layers))  # enough pixels
+    x = tensor(np.ones((1, 1, 1, width)), requires_grad=True)
+    y = x
+    for k, s in layers:
+        y = F.conv2d(y, np.ones((1, 1, 1, k)), stride=(1, s))
+    y[..., 0].sum().backward()
+    return int((x.grad != 0).sum())
+
+
+def vgg_parameter_count(cfg, in_channels=3, image_size=224, fc=(4096, 4096), num_classes=1000):
+    """Counted on the engine's layers (built without drawing weights, so 144 M parameters cost nothing)."""
+    layers, channels, size = [], in_channels, image_size
+    with nn.init.deferred():
+        for item in cfg:
+            if item == "M":
+                size //= 2
+                continue
+            out, k = item if isinstance(item, tuple) else (item, 3)
+            layers.append(nn.Conv2d(channels, out, k, padding=k // 2))
+            channels = out
+        widths = [channels * size * size, *fc, num_classes]
+        layers += [nn.Linear(a, b) for a, b in zip(widths, widths[1:])]
+    return sum(p.size for layer in layers for p in layer.parameters())
