@@ -8,3 +8,5 @@ __version__ = "0.1.0"
 from .gradcheck import gradcheck
 from .trace import trace
 from . import data
+from . import nn, models, optim
+from .summary import summary
