@@ -1,0 +1,120 @@
+"""The paper's update rule by hand, exact resume from state, and the learning-rate schedules."""
+import numpy as np
+import pytest
+
+import tinyalex as ta
+from tinyalex import optim
+
+
+def parameter(values, device="cpu"):
+    return ta.tensor(np.asarray(values, np.float64), device=device, requires_grad=True)
+
+
+def test_one_step_is_the_rule_of_section_5():
+    # v <- 0.9 v - 0.0005 eps w - eps dL/dw ;  w <- w + v, checked over two steps by hand
+    w = parameter([1.0, -2.0, 3.0])
+    opt = optim.SGD([w], lr=0.01)
+    g1, g2 = np.array([0.5, 0.25, -1.0]), np.array([-0.5, 1.0, 2.0])
+    w0 = w.numpy().copy()
+    w.grad = g1.copy()
+    opt.step()
+    v1 = -0.0005 * 0.01 * w0 - 0.01 * g1
+    assert np.allclose(w.numpy(), w0 + v1, rtol=1e-15, atol=0)
+    w.grad = g2.copy()
+    opt.step()
+    v2 = 0.9 * v1 - 0.0005 * 0.01 * (w0 + v1) - 0.01 * g2
+    assert np.allclose(w.numpy(), w0 + v1 + v2, rtol=1e-15, atol=1e-18)
+    assert np.array_equal(w.grad, g2)  # the gradient is read, not overwritten
+
+
+def test_step_updates_in_place_and_skips_parameters_without_gradient():
+    a, b = parameter(np.ones((3, 4))), parameter(np.ones(2))
+    opt = optim.SGD([a, b], lr=0.1)
+    data, velocity = a.data, opt.velocity[0]
+    a.grad = np.ones((3, 4))
+    opt.step()
+    assert a.data is data and opt.velocity[0] is velocity  # no new arrays in the training step
+    assert np.array_equal(b.numpy(), np.ones(2))
+
+
+def test_zero_grad_forgets_gradients():
+    a = parameter([1.0])
+    a.grad = np.ones(1)
+    optim.SGD([a], lr=0.1).zero_grad()
+    assert a.grad is None
+
+
+def test_state_dict_resumes_exactly():
+    rng = np.random.default_rng(0)
+    grads = rng.standard_normal((6, 5))
+    w = parameter(rng.standard_normal(5))
+    opt = optim.SGD([w], lr=0.05)
+    for g in grads[:3]:
+        w.grad = g
+        opt.step()
+    state, resumed = opt.state_dict(), parameter(w.numpy())
+    other = optim.SGD([resumed], lr=1.0, momentum=0.0, weight_decay=0.0)
+    other.load_state_dict({k: np.asarray(v) for k, v in state.items()})  # as read back from an .npz
+    for g in grads[3:]:
+        w.grad, resumed.grad = g, g.copy()
+        opt.step()
+        other.step()
+    assert np.array_equal(w.numpy(), resumed.numpy())
+
+
+def test_bad_arguments_and_states_are_named():
+    with pytest.raises(ValueError, match="SGD: got an empty parameter list"):
+        optim.SGD([], lr=0.1)
+    with pytest.raises(TypeError, match="SGD: expected Tensors that require grad"):
+        optim.SGD([ta.tensor([1.0])], lr=0.1)
+    with pytest.raises(ValueError, match="SGD: lr must not be negative"):
+        optim.SGD([parameter([1.0])], lr=-1)
+    opt = optim.SGD([parameter([1.0, 2.0])], lr=0.1)
+    with pytest.raises(ValueError, match="velocity.0 has shape \\(3,\\), parameter 0 has \\(2,\\)"):
+        opt.load_state_dict({**opt.state_dict(), "velocity.0": np.zeros(3)})
+    with pytest.raises(ValueError, match="holds 0 velocities for 1 parameters"):
+        opt.load_state_dict({"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0})
+
+
+def test_reduce_on_plateau_divides_by_ten_when_validation_error_stops_improving():
+    opt = optim.SGD([parameter([1.0])], lr=0.01)
+    schedule = optim.ReduceOnPlateau(opt, patience=2)
+    reduced = [schedule.step(e) for e in [0.5, 0.4, 0.4, 0.41, 0.42, 0.39, 0.39, 0.39, 0.39]]
+    assert reduced == [False, False, False, False, True, False, False, False, True]  # the 3rd bad epoch
+    assert opt.lr == pytest.approx(1e-4) and schedule.reductions == 2
+    state = schedule.state_dict()
+    again = optim.ReduceOnPlateau(opt, patience=2)
+    again.load_state_dict({k: np.asarray(v) for k, v in state.items()})
+    assert again.state_dict() == state
+    accuracy = optim.ReduceOnPlateau(opt, patience=0, mode="max")
+    assert [accuracy.step(a) for a in (0.5, 0.6, 0.6)] == [False, False, True]
+    with pytest.raises(ValueError, match="mode must be 'min' or 'max'"):
+        optim.ReduceOnPlateau(opt, mode="lower")
+
+
+def test_step_schedule_multiplies_by_gamma_every_step_size_epochs():
+    opt = optim.SGD([parameter([1.0])], lr=0.1)
+    schedule = optim.StepLR(opt, step_size=2, gamma=0.1)
+    rates = []
+    for _ in range(5):
+        schedule.step()
+        rates.append(opt.lr)
+    assert rates == pytest.approx([0.1, 0.01, 0.01, 0.001, 0.001])
+    resumed = optim.StepLR(optim.SGD([parameter([1.0])], lr=0.5), step_size=2)
+    resumed.load_state_dict(schedule.state_dict())
+    resumed.step()
+    assert resumed.optimizer.lr == pytest.approx(1e-4)
+
+
+def test_a_step_on_the_gpu_equals_the_step_on_the_cpu(device):
+    rng = np.random.default_rng(1)
+    w0, g = rng.standard_normal((4, 3)).astype(np.float32), rng.standard_normal((4, 3)).astype(np.float32)
+    results = []
+    for where in ("cpu", device):
+        w = ta.tensor(w0, device=where, requires_grad=True)
+        opt = optim.SGD([w], lr=0.1)
+        for _ in range(2):
+            w.grad = ta.tensor(g, device=where).data
+            opt.step()
+        results.append(w.numpy())
+    assert np.allclose(results[1], results[0], rtol=1e-5, atol=1e-7)
