@@ -116,6 +116,9 @@ class Tensor:
         loss), where it is 1. Gradients of leaves that require grad are *added* to their ``.grad``
         (call ``zero_grad`` between steps); saved arrays are freed as the walk passes.
         """
+        if not self.requires_grad:
+            raise RuntimeError("backward: this tensor does not require grad (no input of the graph had "
+                               "requires_grad=True, or it was computed under no_grad)")
         xp = backend.xp(self.data)
         if grad is None:
             if self.size != 1:
@@ -141,6 +144,7 @@ class Tensor:
     def __mul__(self, other): return self._basic().mul(self, other)
     def __rmul__(self, other): return self._basic().mul(other, self)
     def __truediv__(self, other): return self._basic().div(self, other)
+    def __rtruediv__(self, other): return self._basic().div(other, self)
     def __neg__(self): return self._basic().mul(self, -1.0)
     def __matmul__(self, other): return self._basic().matmul(self, other)
     def __getitem__(self, index): return self._basic().getitem(self, index)
