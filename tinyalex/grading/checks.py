@@ -255,7 +255,8 @@ class Student:
             raise StudentError(f"{name} is not defined in {self.module.__name__}")
 
         def guarded(*args, **kwargs):
-            args = [a.copy() if hasattr(a, "copy") and hasattr(a, "shape") else a for a in args]
+            args = [_copy(a) for a in args]
+            kwargs = {k: _copy(a) for k, a in kwargs.items()}
             try:
                 return fn(*args, **kwargs)
             except NotImplementedError:
@@ -263,6 +264,10 @@ class Student:
             except (Exception, SystemExit) as e:
                 raise StudentError(f"{name} raised {type(e).__name__}: {e}{_where(e, self.module)}") from None
         return guarded
+
+
+def _copy(a):
+    return a.copy() if hasattr(a, "copy") and hasattr(a, "shape") else a
 
 
 def _where(error, module):
@@ -277,5 +282,5 @@ def rand(rng, *shape):
 
 
 def on(device, *arrays):
-    """Arrays moved to ``device`` for the student and the engine."""
-    return [backend.to_device(a, device) for a in arrays]
+    """Fresh copies of the case's arrays on ``device`` (whoever changes them in place changes a copy)."""
+    return [backend.to_device(np.array(a), device) for a in arrays]

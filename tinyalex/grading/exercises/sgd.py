@@ -37,11 +37,11 @@ def cases(rng, n_random=8):
 
 def run_step(student, case, device):
     from .. import solutions
-    w, g, v = (case.args[k] for k in "wgv")
-    got = student.sgd_step(*on(device, w, g, v), **case.args["options"])
+    inputs = [case.args[k] for k in "wgv"]
+    got = student.sgd_step(*on(device, *inputs), **case.args["options"])
     if not isinstance(got, tuple):
         raise StudentError(f"sgd_step should return (w, v), got {type(got).__name__}")
-    return compare_all(got, solutions.sgd_step(w, g, v, **case.args["options"]), ("w", "v"))
+    return compare_all(got, solutions.sgd_step(*on(device, *inputs), **case.args["options"]), ("w", "v"))
 
 
 def _gives(rule):

@@ -1,0 +1,182 @@
+"""The autograder: the engine's answers pass, the stubs fail cleanly, classic mistakes get their hint,
+and a student's crash, exit or endless loop fails a check instead of the grader."""
+import pathlib
+import textwrap
+
+import pytest
+
+from tinyalex import grade
+from tinyalex.grading import exercises, runner, stubs
+
+EXERCISE_DIR = pathlib.Path(__file__).resolve().parents[1] / "lessons" / "exercises"
+HEADER = "import numpy as np\nfrom tinyalex.grading import solutions as S\nfrom tinyalex.grading.solutions import *\n"
+
+
+def grade_source(tmp_path, source, name, timeout=30):
+    path = tmp_path / "student.py"
+    path.write_text(HEADER + textwrap.dedent(source))
+    return runner.grade_exercise(path, name, timeout=timeout)
+
+
+def failed(results):
+    return [r for r in results if not r["passed"]]
+
+
+# ------------------------------------------------------------------ the three kinds of file
+def test_a_file_delegating_to_the_engine_passes_every_check(tmp_path, capsys):
+    path = tmp_path / "answers.py"
+    path.write_text("from tinyalex.grading.solutions import *\n")
+    assert grade.main([str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "FAIL" not in out and f"{sum(len(e.checks) for e in exercises.all_exercises())} of" in out
+
+
+def test_solution_option_grades_the_engines_answers(capsys):
+    assert grade.main(["--solution", "sgd"]) == 0
+    assert "PASS  one SGD step" in capsys.readouterr().out
+
+
+def test_untouched_stubs_fail_every_check_with_not_implemented():
+    for exercise in exercises.all_exercises():
+        results = runner.grade_exercise(EXERCISE_DIR / exercise.file_name, exercise.name, timeout=30)
+        assert len(failed(results)) == len(exercise.checks)
+        assert all(r["error"].endswith("not implemented") for r in results), results
+
+
+def test_committed_stubs_are_what_the_generator_writes(tmp_path):
+    assert grade.main(["--write-stubs", str(tmp_path)]) == 0
+    for exercise in exercises.all_exercises():
+        committed = (EXERCISE_DIR / exercise.file_name).read_text()
+        assert committed == stubs.stub_source(exercise) == (tmp_path / exercise.file_name).read_text(), (
+            f"{exercise.file_name} is out of date: run tinyalex grade --write-stubs lessons/exercises")
+
+
+def test_stubs_name_every_function_and_the_grader_finds_them():
+    for exercise in exercises.all_exercises():
+        assert runner.exercises_in(EXERCISE_DIR / exercise.file_name) == [exercise.name]
+
+
+# ------------------------------------------------------------------ planted classic mistakes
+COL2IM_OVERWRITES = """
+def col2im(col, x_shape, KH, KW, SH, SW, PH, PW):
+    N, C, H, W = x_shape
+    OH, OW = (H + 2 * PH - KH) // SH + 1, (W + 2 * PW - KW) // SW + 1
+    col = col.reshape(C, KH, KW, N, OH, OW).transpose(3, 0, 1, 2, 4, 5)
+    x = np.zeros((N, C, H + 2 * PH, W + 2 * PW))
+    for i in range(KH):
+        for j in range(KW):
+            x[:, :, i:i + SH * (OH - 1) + 1:SH, j:j + SW * (OW - 1) + 1:SW] = col[:, :, i, j]  # should be +=
+    return x[:, :, PH:PH + H, PW:PW + W]
+"""
+
+MAX_POOL_ALL_TIES = """
+def max_pool_forward(x, kernel_size=(3, 3), stride=(2, 2)):
+    N, C, H, W = x.shape
+    (KH, KW), (SH, SW) = kernel_size, stride
+    col = im2col(x.reshape(N * C, 1, H, W), KH, KW, SH, SW, 0, 0)
+    y = col.max(axis=0).reshape(N, C, (H - KH) // SH + 1, (W - KW) // SW + 1)
+    return y, (x.shape, col, kernel_size, stride)
+
+def max_pool_backward(gy, cache):
+    (N, C, H, W), col, (KH, KW), (SH, SW) = cache
+    winners = col == col.max(axis=0)  # every tied maximum wins
+    return col2im(winners * gy.reshape(-1), (N * C, 1, H, W), KH, KW, SH, SW, 0, 0).reshape(N, C, H, W)
+"""
+
+NAIVE_SOFTMAX = """
+def softmax_cross_entropy_forward(logits, labels):
+    e = np.exp(logits)
+    p = e / e.sum(axis=1, keepdims=True)
+    return -np.log(p[np.arange(len(labels)), labels]).mean(), (p, labels)
+"""
+
+PLANTED = {
+    "col2im overwrites": ("im2col", COL2IM_OVERWRITES, "ADD each window"),
+    "LRN alpha / n": ("lrn", """
+        def lrn_forward(x, n=5, k=2.0, alpha=1e-4, beta=0.75):
+            return S.lrn_forward(x, n, k, alpha / n, beta)
+        """, "alpha divided by n"),
+    "dropout scaled twice": ("dropout", """
+        def dropout_forward(x, p, mask, mode="inverted", training=True):
+            y, cache = S.dropout_forward(x, p, mask, mode, training)
+            return (y / (1 - p) if training and mode == "inverted" else y), cache
+        """, "scaled twice"),
+    "dropout not scaled": ("dropout", """
+        def dropout_forward(x, p, mask, mode="inverted", training=True):
+            return (x * mask if training else x), None
+        """, "not scaled"),
+    "softmax without max-subtraction": ("softmax_cross_entropy", NAIVE_SOFTMAX, "maximum"),
+    "cross-entropy gradient not divided by N": ("softmax_cross_entropy", """
+        def softmax_cross_entropy_backward(gloss, cache):
+            return S.softmax_cross_entropy_backward(gloss, cache) * len(cache[1][0].data)
+        """, "divide the gradient by N"),
+    "SGD weight decay without lr": ("sgd", """
+        def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):
+            v = momentum * v - weight_decay * w - lr * g
+            return w + v, v
+        """, "multiplied by the learning rate"),
+    "max pooling gradient to every tied maximum": ("max_pool", MAX_POOL_ALL_TIES, "ONE input"),
+    "receptive field ignoring strides": ("vgg", """
+        def receptive_field(layers):
+            return 1 + sum(k - 1 for k, s in layers)
+        """, "(r - 1) * s + k"),
+    "parameters without biases": ("vgg", """
+        def vgg_parameter_count(cfg, in_channels=3, image_size=224, fc=(4096, 4096), num_classes=1000):
+            return S.vgg_parameter_count(cfg, in_channels, image_size, fc, num_classes) - (
+                sum(c[0] if isinstance(c, tuple) else c for c in cfg if c != "M") + sum(fc) + num_classes)
+        """, "biases"),
+}
+
+
+@pytest.mark.parametrize("bug", PLANTED)
+def test_a_planted_classic_mistake_is_caught_with_its_hint(tmp_path, bug):
+    name, source, hint = PLANTED[bug]
+    bad = failed(grade_source(tmp_path, source, name))
+    assert bad, f"{bug} was not caught"
+    assert any(hint in r.get("hint", "") for r in bad), [(r["check"], r.get("hint")) for r in bad]
+    assert all("smallest" in r and "max_abs" in r for r in bad if "hint" in r)
+
+
+def test_a_mistake_in_one_function_leaves_the_other_checks_passing(tmp_path):
+    results = grade_source(tmp_path, COL2IM_OVERWRITES, "im2col")
+    assert [r["passed"] for r in results] == [True, False, False]
+
+
+# ------------------------------------------------------------------ the student's code misbehaves
+MISBEHAVING = {
+    "an endless loop": ("def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):\n    while True:\n        pass\n",
+                        "timed out"),
+    "sys.exit": ("import sys\ndef sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):\n    sys.exit(3)\n",
+                 "raised SystemExit"),
+    "a hard crash": ("import os\ndef sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):\n    os._exit(7)\n",
+                     "exit status 7"),
+    "an exception": ("def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):\n    return w[99]\n",
+                     "raised IndexError"),
+    "an error on import": ("raise RuntimeError('boom')\n", "importing student.py raised RuntimeError: boom"),
+    "a wrong return type": ("def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):\n    return 'w'\n",
+                            "should return (w, v)"),
+}
+
+
+@pytest.mark.parametrize("how", MISBEHAVING)
+def test_misbehaving_student_code_fails_the_check_not_the_grader(tmp_path, how):
+    source, message = MISBEHAVING[how]
+    (result,) = grade_source(tmp_path, source, "sgd", timeout=3)
+    assert not result["passed"] and message in result["error"], result
+
+
+def test_exit_status_and_report_of_the_command(tmp_path, capsys):
+    path = tmp_path / "07_sgd.py"
+    path.write_text("def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):\n    return w, v\n")
+    assert grade.main([str(path), "--seed", "3"]) == 1
+    out = capsys.readouterr().out
+    assert "FAIL  one SGD step" in out and "smallest failing case: w (" in out and "0 of 1 checks passed" in out
+
+
+def test_bad_command_lines_are_refused_with_a_message(tmp_path, capsys):
+    assert grade.main([]) == 2
+    assert grade.main(["--exercise", "nope", "x.py"]) == 2
+    assert grade.main([str(tmp_path / "missing.py")]) == 1
+    (tmp_path / "empty.py").write_text("x = 1\n")
+    assert grade.main([str(tmp_path / "empty.py")]) == 1
+    assert "defines none of the exercise functions" in capsys.readouterr().out
