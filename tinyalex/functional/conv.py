@@ -69,7 +69,9 @@ def im2col(x, KH, KW, SH, SW, PH, PW):
     N, C, H, W = x.shape
     OH, OW = conv_outsize(H, KH, SH, PH, "im2col"), conv_outsize(W, KW, SW, PW, "im2col")
     xp = backend.xp(x)
-    x = pad2d(x, PH, PW).transpose(1, 0, 2, 3)  # (C, N, H, W) view, so slices match col's layout
+    # a contiguous (C, N, H, W) copy: each slice below then copies in the order col is laid out in,
+    # which makes the loop twice as fast as slicing a transposed view
+    x = pad2d(swap_nc(x), PH, PW)
     with backend.on_device(backend.device_of(x)):
         col = xp.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
     for i in range(KH):
@@ -116,10 +118,10 @@ class Conv2d(Function):
         # The columns are kept for gW: rebuilding them costs a pass over the input per kernel offset,
         # while keeping them costs only memory, and backward reuses their buffer for gx's columns.
         self.save_for_backward(col=col, x_shape=x.shape, w=w)
-        y = swap_nc(y.reshape(O, N, OH, OW))
-        if b is not None:
-            y += b.reshape(O, 1, 1)
-        return y
+        if b is None:
+            return swap_nc(y.reshape(O, N, OH, OW))
+        out = backend.xp(x).empty((N, O, OH, OW), x.dtype)
+        return backend.xp(x).add(y.reshape(O, N, OH, OW).swapaxes(0, 1), b.reshape(O, 1, 1), out=out)  # one pass
 
     def backward(self, gy):
         col, w, G = self.saved.col, self.saved.w, self.groups
@@ -128,9 +130,11 @@ class Conv2d(Function):
         gy = swap_nc(gy).reshape(G, O // G, P)  # (G, O/G, N*OH*OW), like forward's product
         col = col.reshape(G, -1, P)
         gW = xp.matmul(gy, col.swapaxes(1, 2)).reshape(w.shape)  # dL/dW = gy col^T
-        # dL/dcol = W^T gy, written over the columns (no longer needed) to spare a second buffer
-        xp.matmul(w.reshape(G, O // G, -1).swapaxes(1, 2), gy, out=col)
-        gx = col2im(col, self.saved.x_shape, *w.shape[2:], *self.stride, *self.padding)
+        gx = None  # the images of the first layer need no gradient: that spares a GEMM and col2im
+        if self.inputs[0].requires_grad:
+            # dL/dcol = W^T gy, written over the columns (no longer needed) to spare a second buffer
+            xp.matmul(w.reshape(G, O // G, -1).swapaxes(1, 2), gy, out=col)
+            gx = col2im(col, self.saved.x_shape, *w.shape[2:], *self.stride, *self.padding)
         if len(self.inputs) == 2:
             return gx, gW
         return gx, gW, gy.reshape(O, P).sum(axis=1)

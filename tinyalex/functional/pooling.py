@@ -42,15 +42,17 @@ class MaxPool2d(Pool2d):
         argmax = xp.zeros(y.shape, np.min_scalar_type(len(rest)))
         for k, at in rest:
             wins = x[at] > y
-            argmax[wins] = k
+            # k grows from tap to tap, so max(argmax, k * wins) sets argmax = k where tap k wins:
+            # the same as argmax[wins] = k without a masked store, which is ~50x slower in NumPy
+            xp.maximum(argmax, wins * argmax.dtype.type(k), out=argmax)
             xp.maximum(y, x[at], out=y)
         self.save_for_backward(argmax=argmax, padded_shape=x.shape)
         return y
 
     def backward(self, gy):
-        # a gather per offset: each window's gradient lands on its argmax only (deterministic, no atomics)
-        zero, argmax = gy.dtype.type(0), self.saved.argmax
-        return (self.scatter(gy, lambda k: backend.xp(gy).where(argmax == k, gy, zero)),)
+        # per offset, each window's gradient lands on its argmax only (deterministic, no atomics)
+        argmax = self.saved.argmax
+        return (self.scatter(gy, lambda k: gy * (argmax == k)),)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
