@@ -132,3 +132,17 @@ def test_conv2d_same_on_cpu_and_device(rng, device):
     for got, want in ((yd, y.data), (xd.grad, x.grad), (wd.grad, w.grad), (bd.grad, b.grad)):
         got = got.numpy() if isinstance(got, ta.Tensor) else ta.backend.to_numpy(got)
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("needs", [(False, True, True), (True, False, False)])
+def test_conv2d_computes_only_the_gradients_asked_for(rng, needs):
+    """The paper's first layer needs no gradient for the images; a frozen network none for its weights."""
+    x, w, b = (ta.tensor(t.data, requires_grad=r) for t, r in zip(_tensors(rng, (2, 3, 6, 6), (4, 3, 3, 3)), needs))
+    y = F.conv2d(x, w, b, 2, 1)
+    gy = rng.standard_normal(y.shape)
+    y.backward(gy)
+    for t, want in zip((x, w, b), conv2d_backward_reference(x.data, w.data, gy, 2, 1)):
+        if t.requires_grad:
+            np.testing.assert_allclose(t.grad, want, rtol=1e-12, atol=1e-12)
+        else:
+            assert t.grad is None

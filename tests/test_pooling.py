@@ -58,9 +58,9 @@ def test_max_pool_tie_rule_first_maximum_in_row_major_order_takes_all(rng):
     want[2, 1] = 100                          # window (1,0) starts at row 2: (2,1) is its first 7
     want[4, 4] = 1000                         # window (1,1) holds (2,2..4,4): 1 beats the zeros
     np.testing.assert_array_equal(t.grad[0, 0], want)
-    all_zero = ta.tensor(np.zeros((2, 3, 7, 7)), requires_grad=True)
-    F.max_pool2d(all_zero, 3, 2).backward(np.ones((2, 3, 3, 3)))
-    np.testing.assert_array_equal(all_zero.grad, max_pool2d_backward_reference(all_zero.data, np.ones((2, 3, 3, 3)), 3, 2))
+    all_zero, gy = ta.tensor(np.zeros((2, 3, 7, 7)), requires_grad=True), np.ones((2, 3, 3, 3))
+    F.max_pool2d(all_zero, 3, 2).backward(gy)
+    np.testing.assert_array_equal(all_zero.grad, max_pool2d_backward_reference(all_zero.data, gy, 3, 2))
 
 
 def test_max_pool_padding_never_wins():

@@ -114,14 +114,15 @@ class Conv2d(Function):
         OH, OW = conv_outsize(H, KH, SH, PH), conv_outsize(W, KW, SW, PW)
         col = im2col(x, KH, KW, SH, SW, PH, PW)
         # one GEMM per group (a batched matmul): (G, O/G, Cg*KH*KW) @ (G, Cg*KH*KW, N*OH*OW)
-        y = backend.xp(x).matmul(w.reshape(G, O // G, -1), col.reshape(G, -1, N * OH * OW))
+        xp = backend.xp(x)
+        y = xp.matmul(w.reshape(G, O // G, -1), col.reshape(G, -1, N * OH * OW))
         # The columns are kept for gW: rebuilding them costs a pass over the input per kernel offset,
         # while keeping them costs only memory, and backward reuses their buffer for gx's columns.
         self.save_for_backward(col=col, x_shape=x.shape, w=w)
         if b is None:
             return swap_nc(y.reshape(O, N, OH, OW))
-        out = backend.xp(x).empty((N, O, OH, OW), x.dtype)
-        return backend.xp(x).add(y.reshape(O, N, OH, OW).swapaxes(0, 1), b.reshape(O, 1, 1), out=out)  # one pass
+        # the bias is added in the same pass that brings y from (O, N, ...) back to NCHW
+        return xp.add(y.reshape(O, N, OH, OW).swapaxes(0, 1), b.reshape(O, 1, 1), out=xp.empty((N, O, OH, OW), x.dtype))
 
     def backward(self, gy):
         col, w, G = self.saved.col, self.saved.w, self.groups
@@ -129,8 +130,10 @@ class Conv2d(Function):
         xp = backend.xp(gy)
         gy = swap_nc(gy).reshape(G, O // G, P)  # (G, O/G, N*OH*OW), like forward's product
         col = col.reshape(G, -1, P)
-        gW = xp.matmul(gy, col.swapaxes(1, 2)).reshape(w.shape)  # dL/dW = gy col^T
-        gx = None  # the images of the first layer need no gradient: that spares a GEMM and col2im
+        # a GEMM is skipped for an input that needs no gradient (the images at the first layer)
+        gx = gW = None
+        if self.inputs[1].requires_grad:
+            gW = xp.matmul(gy, col.swapaxes(1, 2)).reshape(w.shape)  # dL/dW = gy col^T
         if self.inputs[0].requires_grad:
             # dL/dcol = W^T gy, written over the columns (no longer needed) to spare a second buffer
             xp.matmul(w.reshape(G, O // G, -1).swapaxes(1, 2), gy, out=col)
