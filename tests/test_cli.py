@@ -1,0 +1,83 @@
+"""The ``tinyalex`` command end to end: train --quick, resume exactly, evaluate, predict, clear errors."""
+import sys
+import types
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tinyalex import checkpoint, cli, data
+
+QUICK = ["train", "--quick", "--quiet", "--workers", "0"]
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory):
+    """One quick training run of two epochs, shared by the tests below."""
+    out = tmp_path_factory.mktemp("run")
+    assert cli.main(QUICK + ["--epochs", "2", "--out", str(out)]) == 0
+    return out
+
+
+def test_train_quick_writes_the_run_directory(run, capsys):
+    assert sorted(p.name for p in run.iterdir()) == ["best.npz", "curves.png", "last.npz", "metrics.jsonl"]
+    saved = checkpoint.load(run / "last.npz").extra
+    assert saved["model"] == "alexnet-cifar" and saved["epoch"] == 2 and len(saved["input"]["classes"]) == 10
+
+
+@pytest.mark.slow
+def test_resume_continues_the_run_bit_for_bit(run, tmp_path):
+    assert cli.main(QUICK + ["--epochs", "1", "--out", str(tmp_path)]) == 0
+    assert cli.main(["train", "--resume", str(tmp_path / "last.npz"), "--epochs", "2", "--quiet",
+                     "--workers", "0", "--out", str(tmp_path)]) == 0
+    straight, resumed = checkpoint.load(run / "last.npz"), checkpoint.load(tmp_path / "last.npz")
+    assert straight.model.keys() == resumed.model.keys()
+    assert all(np.array_equal(straight.model[k], resumed.model[k]) for k in straight.model)
+    assert straight.extra["history"][1]["train_loss"] == resumed.extra["history"][1]["train_loss"]
+
+
+def test_evaluate_prints_the_papers_error_rates(run, capsys):
+    assert cli.main(["evaluate", "--checkpoint", str(run / "best.npz"), "--quiet", "--workers", "0"]) == 0
+    one_view = capsys.readouterr().out
+    assert "32 test images" in one_view and "top-1 error" in one_view and "top-5 error" in one_view
+    assert cli.main(["evaluate", "--checkpoint", str(run / "best.npz"), "--ten-crop", "--quiet", "--workers", "0"]) == 0
+    assert "10 views" in capsys.readouterr().out
+
+
+def test_predict_prints_the_top_5_classes(run, tmp_path, capsys):
+    image = data.SyntheticShapes(1, seed=5, train=False).images[0]
+    Image.fromarray(image).resize((48, 40)).save(tmp_path / "shape.png")  # not the network's size
+    assert cli.main(["predict", "--checkpoint", str(run / "best.npz"), str(tmp_path / "shape.png")]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].endswith("shape.png") and len(lines) == 6
+    probs = [float(line.split("%")[0]) for line in lines[1:]]
+    assert probs == sorted(probs, reverse=True) and sum(probs) <= 100.01
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "--checkpoint", "missing.npz"], "missing.npz does not exist"),
+    (["evaluate", "--checkpoint", "{bad}"], "damaged or not a tinyalex checkpoint"),
+    (["predict", "--checkpoint", "{good}", "{bad}"], "cannot read image"),
+    (["train", "--quick", "--device", "tpu"], "unknown device 'tpu'"),
+    (["train", "--quick", "--augment", "crop,rotate"], "unknown rotate"),
+])
+def test_user_mistakes_get_a_message_and_exit_status_2(run, tmp_path, capsys, argv, message):
+    (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 truncated")
+    argv = [a.format(bad=tmp_path / "bad.npz", good=run / "best.npz") for a in argv]
+    assert cli.main(argv) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err
+
+
+def test_help_for_every_command(capsys):
+    for argv in (["--help"], ["train", "--help"], ["evaluate", "--help"], ["predict", "--help"]):
+        with pytest.raises(SystemExit) as e:
+            cli.main(argv)
+        assert e.value.code == 0
+    assert "--resume" in capsys.readouterr().out
+
+
+def test_bench_and_grade_get_their_own_arguments(monkeypatch):
+    for name in ("bench", "grade"):
+        monkeypatch.setitem(sys.modules, f"tinyalex.{name}", types.SimpleNamespace(main=lambda argv: argv))
+        assert cli.main([name, "--device", "cpu"]) == ["--device", "cpu"]

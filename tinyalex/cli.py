@@ -1,0 +1,276 @@
+"""The ``tinyalex`` command (also ``python -m tinyalex``): train, evaluate, predict, bench, grade.
+
+    tinyalex train                                   # a minute on the CPU, on the embedded shapes
+    tinyalex train --data cifar10 --device cuda --epochs 30
+    tinyalex evaluate --checkpoint runs/<run>/best.npz --ten-crop
+    tinyalex predict --checkpoint runs/<run>/best.npz cat.jpg ship.png
+
+A user's mistake (a missing file, a damaged checkpoint, an unknown device, an unreadable image)
+gets a one-line message and exit status 2, not a traceback.
+"""
+import argparse
+import importlib
+import os
+import sys
+import time
+
+import numpy as np
+
+from . import backend, checkpoint, data, models, optim, train as training
+from .data import transforms as T
+from .backend import manual_seed
+from .tensor import Tensor, no_grad
+from . import functional as F
+
+# Sizes of the runs that need no --data (the embedded synthetic shapes, on the CPU of a small machine)
+PRESETS = {
+    "quick": {"n_train": 64, "n_test": 32, "epochs": 1, "batch_size": 32, "width": 0.0625},
+    "default": {"n_train": 3000, "n_test": 1000, "epochs": 4, "batch_size": 64, "width": 0.25},
+    "data": {"epochs": 30, "batch_size": 128, "width": 1.0},
+}
+AUGMENTS = ("crop", "flip", "pca")
+
+
+# ------------------------------------------------------------------ the data pipeline of a run
+PAD = 4  # the random crops are 32x32 windows of the image padded by 4 pixels (the modern CIFAR habit)
+
+
+def test_transform(spec, pad=0):
+    """Image -> network input: subtract the training set's mean colour (paper section 2), CHW float.
+
+    ``pad``: zero-pad the border (after the mean subtraction, as the training crops are), so that the
+    10 test views of ``evaluate --ten-crop`` are corner and centre windows of the padded image.
+    """
+    steps = [T.MeanSubtract(spec["mean"])]
+    if pad:
+        steps.append(lambda image, rng=None: np.pad(image, ((pad, pad), (pad, pad), (0, 0))))
+    return T.Compose(steps + [T.ToFloat()])
+
+
+def train_transform(spec, augment, train_set):
+    """The training augmentations named in ``augment`` (paper section 4.1), then ``test_transform``'s steps.
+
+    crop: "image translations", 32x32 windows of the image padded by ``PAD`` pixels; flip:
+    "horizontal reflections" with probability 1/2; pca: the colour augmentation along the principal
+    components of the training set's RGB pixels.
+    """
+    steps = [T.MeanSubtract(spec["mean"])]
+    if "pca" in augment:
+        steps.insert(0, T.PCALighting.fit(_images(train_set)))
+    if "crop" in augment:
+        steps.append(T.RandomCrop(spec["image_size"], padding=PAD))
+    if "flip" in augment:
+        steps.append(T.RandomFlip())
+    return T.Compose(steps + [T.ToFloat()])
+
+
+def _images(dataset):
+    return dataset.images_labels()[0]
+
+
+def _datasets(args, preset):
+    if args.data is None:
+        return (data.SyntheticShapes(preset["n_train"], seed=args.seed, train=True),
+                data.SyntheticShapes(preset["n_test"], seed=args.seed, train=False))
+    return data.load(args.data, train=True), data.load(args.data, train=False)
+
+
+# ------------------------------------------------------------------ train
+def cmd_train(args):
+    if args.resume:  # continue the saved run: its arguments, except where it runs and for how long
+        saved = checkpoint.load(args.resume).extra["args"]
+        keep = {k: getattr(args, k) for k in ("epochs", "out", "device", "quiet", "workers", "resume")}
+        args = argparse.Namespace(**{**saved, **{k: v for k, v in keep.items() if v is not None}})
+    preset = PRESETS["quick" if args.quick else "default" if args.data is None else "data"]
+    args.epochs = args.epochs or preset["epochs"]
+    args.batch_size = args.batch_size or preset["batch_size"]
+    args.width = args.width or preset["width"]
+    device = backend.parse_device(args.device)
+    devices = tuple(backend.parse_device(d) for d in args.columns.split(",")) if args.columns else None
+    for d in (device,) + (devices or ()):
+        backend.module_for(d)  # fails now, with the reason, if that GPU is not there
+    augment = _augment_list(args.augment)
+    out = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    manual_seed(args.seed)
+
+    train_set, test_set = _datasets(args, preset)
+    images = _images(train_set)
+    spec = {"image_size": int(images.shape[1]), "mean": T.MeanSubtract.fit(images, per_pixel=False).mean.tolist(),
+            "classes": list(train_set.classes), "pad": PAD if "crop" in augment else 0}
+    model_args = {"num_classes": len(spec["classes"])}
+    if args.model == "alexnet-cifar":  # the knobs only that network has
+        model_args.update(norm=None if args.norm == "none" else args.norm, width=args.width)
+    if devices:
+        model_args["devices"] = list(devices)
+    model = models.get(args.model, **model_args)
+    if not devices:
+        model.to(device)
+    loader_device = devices[0] if devices else device
+    train_loader = data.DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, drop_last=True,
+                                   device=loader_device, transform=train_transform(spec, augment, train_set),
+                                   workers=args.workers)
+    test_loader = data.DataLoader(test_set, args.batch_size, device=loader_device, transform=test_transform(spec),
+                                  workers=args.workers)
+    optimizer = optim.SGD(model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    schedule = optim.ReduceOnPlateau(optimizer, patience=args.patience)
+
+    source = args.data or f"the embedded synthetic shapes ({len(train_set)} training, {len(test_set)} test images)"
+    print(f"Training {args.model} ({model.num_parameters():,} parameters, width x{args.width}, norm={args.norm}) "
+          f"on {source}, device {', '.join(devices) if devices else device}: {args.epochs} epochs of "
+          f"{len(train_loader)} batches of {args.batch_size}, SGD lr {args.lr} momentum {args.momentum} "
+          f"weight decay {args.weight_decay}, augmentation {'+'.join(augment) or 'none'}. Run directory: {out}")
+    tic = time.perf_counter()
+    history = training.fit(model, optimizer, train_loader, test_loader, args.epochs, out, schedule=schedule,
+                           resume=args.resume, progress=not args.quiet,
+                           extra={"model": args.model, "model_args": model_args, "input": spec,
+                                  "args": {k: v for k, v in vars(args).items() if k != "run"}})
+    best = min(history, key=lambda r: r["val_top1_error"])
+    print(f"Done in {time.perf_counter() - tic:.1f} s. Best test top-1 error {best['val_top1_error']:.1%} "
+          f"(accuracy {1 - best['val_top1_error']:.1%}), top-5 error {best['val_top5_error']:.1%}, at epoch "
+          f"{best['epoch']}. Checkpoints {out}/best.npz and last.npz; metrics.jsonl, curves.png.")
+    return 0
+
+
+def _augment_list(text):
+    names = [] if text in ("", "none") else text.split(",")
+    unknown = [n for n in names if n not in AUGMENTS]
+    if unknown:
+        raise ValueError(f"--augment: unknown {', '.join(unknown)}; choose from {', '.join(AUGMENTS)} or 'none'")
+    return names
+
+
+# ------------------------------------------------------------------ evaluate / predict
+def _restore(path, device):
+    """The model a checkpoint was trained as, with its weights, in evaluation mode, and its input spec."""
+    saved = checkpoint.load(path)
+    if "model" not in saved.extra:
+        raise checkpoint.CheckpointError(f"checkpoint {path} does not say which model it holds")
+    model_args = dict(saved.extra["model_args"])
+    model_args.pop("devices", None)  # evaluation runs on one device
+    model = models.get(saved.extra["model"], **model_args)
+    saved.restore(model)
+    model.to(backend.parse_device(device))
+    model.eval()
+    return model, saved.extra
+
+
+def cmd_evaluate(args):
+    model, extra = _restore(args.checkpoint, args.device)
+    spec, run = extra["input"], extra["args"]
+    if args.data is None and run["data"] is None:
+        n_test = PRESETS["quick" if run["quick"] else "default"]["n_test"]
+        test_set = data.SyntheticShapes(n_test, seed=run["seed"], train=False)
+    else:
+        test_set = data.load(args.data or run["data"], train=False)
+    loader = data.DataLoader(test_set, args.batch_size, device=args.device, workers=args.workers,
+                             transform=test_transform(spec, pad=spec["pad"] if args.ten_crop else 0))
+    result = training.evaluate(model, loader, ten_crop=spec["image_size"] if args.ten_crop else None,
+                               progress=not args.quiet)
+    views = "10 views (corners, centre, mirrored), softmax averaged" if args.ten_crop else "1 view"
+    print(f"{args.checkpoint}: {len(test_set)} test images, {views}")
+    print(f"top-1 error {result['top1']:.2%}   top-5 error {result['top5']:.2%}   "
+          f"(accuracy {1 - result['top1']:.2%}, loss {result['loss']:.4f})")
+    return 0
+
+
+def _read_image(path, side):
+    from PIL import Image, UnidentifiedImageError
+    try:
+        with Image.open(path) as im:
+            image = np.asarray(im.convert("RGB"))
+    except (OSError, UnidentifiedImageError) as e:
+        raise ValueError(f"cannot read image {path}: {e}") from None
+    return T.resize_shorter_center_crop(image, side)
+
+
+def cmd_predict(args):
+    model, extra = _restore(args.checkpoint, args.device)
+    spec = extra["input"]
+    transform = test_transform(spec)
+    images = np.stack([transform(_read_image(p, spec["image_size"])) for p in args.images])
+    with no_grad():
+        probs = F.softmax(model(Tensor(backend.to_device(images, args.device)))).numpy()
+    for path, p in zip(args.images, probs):
+        print(path)
+        for c in np.argsort(-p, kind="stable")[:args.top]:
+            print(f"  {p[c]:7.2%}  {spec['classes'][c]}")
+    return 0
+
+
+# ------------------------------------------------------------------ the command line
+def build_parser():
+    p = argparse.ArgumentParser(prog="tinyalex", description="Train, test and time AlexNet/VGG networks "
+                                "written from scratch in NumPy/CuPy.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    fmt = argparse.ArgumentDefaultsHelpFormatter
+
+    t = sub.add_parser("train", formatter_class=fmt, help="train a network (default: a minute on the CPU)",
+                       description="Train a network with the paper's SGD, validate after every epoch, write "
+                       "metrics.jsonl, curves.png and checkpoints (last.npz, best.npz) to the run directory. "
+                       "Without --data: the embedded synthetic shapes on the CPU, about a minute.")
+    t.add_argument("--model", default="alexnet-cifar", help="network name (see tinyalex.models)")
+    t.add_argument("--data", help="'synthetic', 'cifar10', a CIFAR-10 folder, an image folder with train/ and "
+                   "test/, or a .tar.gz of one (default: the embedded synthetic shapes, a smaller set)")
+    t.add_argument("--epochs", type=int, help="epochs in all (default: 4 without --data, 30 with)")
+    t.add_argument("--batch-size", type=int, help="mini-batch size (default: 64 without --data, 128 with)")
+    t.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    t.add_argument("--columns", help="one device per column of the two-column network, e.g. cuda:0,cuda:1 or cuda,cpu")
+    t.add_argument("--lr", type=float, default=0.01, help="learning rate (the paper: 0.01, /10 on plateaus)")
+    t.add_argument("--momentum", type=float, default=0.9, help="momentum (the paper: 0.9)")
+    t.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (the paper: 0.0005)")
+    t.add_argument("--patience", type=int, default=3, help="epochs without a better validation error before lr /= 10")
+    t.add_argument("--norm", default="lrn", choices=("lrn", "batchnorm", "none"),
+                   help="alexnet-cifar's normalisation: the paper's LRN (after conv1, conv2), BatchNorm, or none")
+    t.add_argument("--width", type=float, help="alexnet-cifar: multiply every layer's width (default: 0.25 without --data, 1 with)")
+    t.add_argument("--augment", default="crop,flip", help="comma-separated from crop, flip, pca; or 'none'")
+    t.add_argument("--resume", metavar="CKPT", help="continue the run saved in CKPT (its last.npz) exactly")
+    t.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<date-time>)")
+    t.add_argument("--quick", action="store_true", help="a few seconds: a tiny network on a few hundred images")
+    t.add_argument("--seed", type=int, default=0, help="seed of the engine's generator and of the data order")
+    t.add_argument("--workers", type=int, default=2, help="background threads preparing batches")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(run=cmd_train)
+
+    e = sub.add_parser("evaluate", formatter_class=fmt, help="top-1/top-5 error of a checkpoint on a test set",
+                       description="Report top-1 and top-5 test error rates as the paper does (the fraction of "
+                       "test images whose label is not the first, or not among the five most probable).")
+    e.add_argument("--checkpoint", required=True, metavar="CKPT", help="a .npz written by tinyalex train")
+    e.add_argument("--data", help="test set (default: the one the checkpoint was trained with)")
+    e.add_argument("--ten-crop", action="store_true", help="average the softmax over 10 views (paper section 4.1)")
+    e.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    e.add_argument("--batch-size", type=int, default=128, help="images per batch")
+    e.add_argument("--workers", type=int, default=2, help="background threads preparing batches")
+    e.add_argument("--quiet", action="store_true", help="no progress bar")
+    e.set_defaults(run=cmd_evaluate)
+
+    r = sub.add_parser("predict", formatter_class=fmt, help="the most probable classes of image files",
+                       description="Print the top classes and their probabilities for each image (resized so "
+                       "its shorter side fits the network, centre-cropped).")
+    r.add_argument("--checkpoint", required=True, metavar="CKPT", help="a .npz written by tinyalex train")
+    r.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...)")
+    r.add_argument("--top", type=int, default=5, help="how many classes to print")
+    r.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+    r.set_defaults(run=cmd_predict)
+
+    for name, what in (("bench", "time training steps and ops (tinyalex bench --help)"),
+                       ("grade", "check exercise solutions (tinyalex grade --help)")):
+        sub.add_parser(name, help=what, add_help=False)
+    return p
+
+
+def main(argv=None):
+    argv = sys.argv[1:] if argv is None else list(argv)
+    if argv and argv[0] in ("bench", "grade"):  # they parse their own options
+        return importlib.import_module(f"tinyalex.{argv[0]}").main(argv[1:])
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args)
+    except training.NonFiniteLoss as e:
+        print(f"tinyalex {args.command}: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"tinyalex {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except (OSError, ValueError, RuntimeError) as e:  # a missing file, a bad argument, a missing GPU
+        print(f"tinyalex {args.command}: error: {e}", file=sys.stderr)
+        return 2
