@@ -11,6 +11,7 @@ subprocess with a time limit; the exit status is 0 only when every check passes.
 import argparse
 import pathlib
 
+from . import backend
 from .grading import exercises, runner, stubs
 
 SOLUTIONS = pathlib.Path(__file__).parent / "grading" / "solutions.py"  # imported only by its worker
@@ -37,6 +38,12 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
+    try:
+        args.device = backend.parse_device(args.device)
+        backend.module_for(args.device)  # a missing GPU is said once, here, not in every check
+    except (ValueError, RuntimeError) as e:
+        print(f"grade: {e}")
+        return 2
     if args.list:
         for e in exercises.all_exercises():
             print(f"{e.name:<22} {e.file_name:<30} {', '.join(e.functions)}")

@@ -103,7 +103,8 @@ def compare(what, got, want, rtol=RTOL, atol=ATOL):
     detail = ""
     if bad.any():
         where = np.unravel_index(int(np.argmax(np.where(bad, err, -1))), err.shape)
-        detail = f"{what}{list(where)} = {got[where]:.8g}, expected {want[where]:.8g} ({int(bad.sum())} of {bad.size} wrong)"
+        at = f"{what}[{', '.join(str(int(i)) for i in where)}]" if where else what
+        detail = f"{at} = {got[where]:.8g}, expected {want[where]:.8g} ({int(bad.sum())} of {bad.size} wrong)"
     return Verdict(what, not bad.any(), max_abs, max_rel, detail, got)
 
 
