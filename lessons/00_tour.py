@@ -1,0 +1,122 @@
+# %% [markdown]
+# # Lesson 00: a tour of tinyalex
+#
+# The AlexNet paper trains a network of eight learned layers with stochastic gradient descent; every
+# step is a forward pass, a backward pass that applies the chain rule layer by layer, and an update.
+# tinyalex makes each of those pieces small enough to read. This tour shows the four things the
+# other lessons build on: tensors, devices, automatic differentiation on a tiny graph, and a trace of
+# one forward/backward pass through AlexNet itself.
+#
+# ## 1. Tensors
+#
+# A `ta.Tensor` (tinyalex/tensor.py) wraps a raw array — NumPy on the CPU, CuPy on a GPU — and adds
+# a gradient and a device. Arrays are NCHW (batch, channels, height, width) and float32 by default,
+# as on the paper's GPUs; every operation also runs in float64 (lesson 01 needs it).
+
+# %%
+import numpy as np
+
+import common
+import tinyalex as ta
+from tinyalex import functional as F
+from tinyalex import models
+
+lesson = common.Lesson("00", "a tour of tinyalex", "sections 3-5 (the whole pipeline)",
+                       runs={"quick": ("tensors, a tiny graph, and a trace of AlexNet-CIFAR (batch 2)", "5 s"),
+                             "default": ("the same, then a trace of the paper's AlexNet on one 227x227 "
+                                         "image", "20 s")})
+
+x = ta.tensor([[1.0, 2.0, 3.0]])
+print(x, "\nvalues:", x.numpy(), "dtype:", x.dtype, "device:", x.device)
+print("float64 on request:", ta.tensor([1.0], dtype="float64").dtype)
+
+# %% [markdown]
+# ## 2. Devices
+#
+# A device is a string: "cpu", "cuda" or "cuda:N". Only tinyalex/backend.py knows NumPy from CuPy;
+# every op asks it for the array module of its input, so one code path serves both. Moving data is
+# always explicit (`t.to(device)`), and the move is itself an op with a backward (the gradient moves
+# back) — that is how the paper's two GPU columns talk (lesson 03). Mixing devices inside one op is an
+# error that names both devices.
+
+# %%
+print("GPU available:", ta.backend.gpu_available())
+y = x.to(lesson.device)
+print(f"x moved to {lesson.device}:", y)
+
+# %% [markdown]
+# ## 3. Autograd on a tiny graph
+#
+# One neuron of the paper's fully connected layers: h = relu(w . x + b). Each call of an op records a
+# `Function` node that remembers its inputs; `backward()` walks those nodes in reverse order and
+# applies the chain rule:
+#
+#     dL/dw = dL/dh * relu'(z) * x,    dL/db = dL/dh * relu'(z),    z = w . x + b.
+
+# %%
+w = ta.tensor([[0.5, -0.25, 0.1]], requires_grad=True)
+b = ta.tensor([0.2], requires_grad=True)
+z = F.linear(x, w, b)          # z = x w^T + b, tinyalex/functional/basic.py
+h = F.relu(z)                  # tinyalex/functional/activation.py
+loss = (h * h).sum()           # L = h^2, so dL/dh = 2h
+loss.backward()
+
+
+def show_graph(t, depth=0):
+    """Print the recorded graph: each node is the Function that made a tensor, then its inputs."""
+    print("  " * depth + (repr(t.creator) if t.creator else f"leaf {t.shape}" + (" (requires grad)" if t.requires_grad else "")))
+    for parent in (t.creator.inputs if t.creator else ()):
+        show_graph(parent, depth + 1)
+
+
+show_graph(loss)
+zv = float(z.numpy()[0, 0])
+print(f"z = {zv:.3f}, L = {loss.item():.4f}")
+print("dL/dw by autograd:", w.grad, "  by hand:", 2 * zv * x.numpy())
+print("dL/db by autograd:", b.grad, "  by hand:", [2 * zv])
+
+# %% [markdown]
+# ## 4. One forward and backward pass through AlexNet, traced
+#
+# `ta.trace()` (tinyalex/trace.py) records every op as it runs, forward and backward: its name, the
+# shapes, the device, the time and a few statistics. This is the paper's network of section 3.5 —
+# conv, ReLU, LRN, overlapping max pooling, two columns, dropout, softmax — seen one call at a time.
+# The quick run uses the CIFAR-sized AlexNet (32x32 inputs, lesson 09); the default run the paper's own
+# network on a 227x227 image.
+
+# %%
+if lesson.mode == "quick":
+    model, shape, n, model_classes = models.alexnet_cifar(num_classes=10), (3, 32, 32), 2, 10
+else:
+    model, shape, n, model_classes = models.alexnet(num_classes=1000), (3, 227, 227), 1, 1000
+model.to(lesson.device)
+rng = np.random.default_rng(lesson.args.seed)
+images = ta.tensor(rng.random((n, *shape)), dtype="float32", device=lesson.device)  # pixels in [0, 1]
+labels = ta.tensor(rng.integers(0, model_classes, size=n), device=lesson.device)
+with ta.trace() as t:
+    loss = F.softmax_cross_entropy(model(images), labels)
+    loss.backward()
+print(t.table())
+print(f"loss {loss.item():.4f}; a network that guesses all classes alike scores ln({model_classes}) = {np.log(model_classes):.4f}")
+
+# %% [markdown]
+# The figure shows where the time of one step goes, op by op, forward against backward: the
+# convolutions dominate both, and backward costs about twice the forward (two products per layer: one
+# for the input's gradient, one for the weights').
+
+# %%
+seconds = {}
+for r in t.records:
+    seconds.setdefault(r.name, {"forward": 0.0, "backward": 0.0})[r.phase] += r.seconds
+names = sorted(seconds, key=lambda k: -(seconds[k]["forward"] + seconds[k]["backward"]))
+fig, ax = common.plt.subplots(figsize=(9, 4.5))
+pos = np.arange(len(names))
+ax.barh(pos - 0.2, [1e3 * seconds[k]["forward"] for k in names], height=0.4, label="forward")
+ax.barh(pos + 0.2, [1e3 * seconds[k]["backward"] for k in names], height=0.4, label="backward")
+ax.set_yticks(pos, names)
+ax.invert_yaxis()
+ax.set(xlabel="milliseconds in one step (summed over calls)",
+       title=f"{'AlexNet-CIFAR, batch 2' if lesson.mode == 'quick' else 'AlexNet, one 227x227 image'} on {lesson.device}")
+ax.legend()
+lesson.save(fig, "trace_time_per_op")
+lesson.done()

@@ -1,0 +1,33 @@
+"""Every lesson runs from start to end with --quick on the CPU and leaves its figures behind.
+
+Each lesson runs in its own process, exactly as a student runs it (``python lessons/NN_topic.py
+--quick``), so a lesson that only works inside the test process, or leaks state into the next one,
+fails here. New lessons are found by their file name, ``lessons/NN_*.py``.
+"""
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+LESSONS = Path(__file__).resolve().parents[1] / "lessons"
+SCRIPTS = sorted(LESSONS.glob("[0-9][0-9]_*.py"))
+TIMEOUT_S = 120  # a quick run takes seconds; this only stops a hung one
+
+
+def test_lessons_are_found():
+    assert len(SCRIPTS) >= 7, f"expected the lessons 00-06 at least in {LESSONS}, found {[s.name for s in SCRIPTS]}"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
+def test_lesson_runs_quick(script, tmp_path):
+    env = {**os.environ, "MPLBACKEND": "Agg", "PYTHONHASHSEED": "0"}
+    run = subprocess.run([sys.executable, script.name, "--quick", "--out", str(tmp_path)], cwd=LESSONS, env=env,
+                         capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert run.returncode == 0, f"{script.name} --quick failed:\n{run.stdout[-3000:]}\n{run.stderr[-3000:]}"
+    assert "this will run" in run.stdout.lower(), f"{script.name} does not say what it will run"
+    figures = list(tmp_path.rglob("*.png"))
+    assert figures, f"{script.name} --quick saved no figure in {tmp_path}"
+    assert all(f.stat().st_size > 1000 for f in figures), f"{script.name}: an empty figure among {figures}"
