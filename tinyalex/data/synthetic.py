@@ -3,7 +3,7 @@
 Each image is a shape or texture of one random colour at a random position, size and rotation, over
 a random two-colour gradient with a few random lines of clutter and pixel noise. Shape and colour
 are independent, so colour alone says nothing about the class: a classifier must see form.
-Images are drawn at twice the size and averaged down 2x2, which smooths the edges as a camera would.
+Shapes are drawn at twice the size and averaged down 2x2, which smooths the edges as a camera would.
 The same (n, seed, train) always gives the same images; train and test come from different streams.
 """
 import numpy as np
@@ -116,36 +116,45 @@ def _texture(name, u, v, period):
 
 
 def _render(p, S):
-    """Draw the images for one chunk of parameters; returns uint8 (n, S/2, S/2, 3)."""
+    """Draw the images for one chunk of parameters; returns uint8 (n, S/2, S/2, 3).
+
+    The masks (how much of each pixel the shape and the clutter cover) are drawn at S x S and
+    averaged down 2x2, which antialiases the edges; the colours are then mixed at the final size.
+    """
     n = len(p["label"])
     ys, xs = np.mgrid[0:S, 0:S].astype(np.float32)
     shape = np.empty((n, S, S), np.float32)
-    clutter = np.empty((n, S, S), np.float32)
+    clutter = np.empty((n, S, S), np.uint8)
     for i in range(n):
         name = CLASSES[p["label"][i]]
-        m = _shape_mask(name, p["centre"][i], p["radius"][i], p["angle"][i], S) / np.float32(255)
+        shape[i] = _shape_mask(name, p["centre"][i], p["radius"][i], p["angle"][i], S)
         if name in _TEXTURES:
             dx, dy = xs - p["centre"][i, 0], ys - p["centre"][i, 1]
             c, s = np.cos(p["angle"][i]), np.sin(p["angle"][i])
-            m = m * _texture(name, c * dx + s * dy, c * dy - s * dx, p["period"][i])
-        shape[i] = m
+            shape[i] *= _texture(name, c * dx + s * dy, c * dy - s * dx, p["period"][i])
         lines = Image.new("L", (S, S), 0)
         draw = ImageDraw.Draw(lines)
         for (x0, y0, x1, y1), w in zip(p["clutter"][i], p["clutter_width"][i]):
             draw.line((x0, y0, x1, y1), fill=255, width=int(w))
-        clutter[i] = np.asarray(lines) / np.float32(255)
+        clutter[i] = np.asarray(lines)
     # background: a linear gradient between two colours along a random direction
+    side = S // 2
+    u = (np.arange(side, dtype=np.float32) + 0.5) / side - 0.5
     d = np.stack([np.cos(p["bg_angle"]), np.sin(p["bg_angle"])], axis=1).astype(np.float32)
-    t = (xs[None] - S / 2) * d[:, 0, None, None] + (ys[None] - S / 2) * d[:, 1, None, None]
-    t = (t / S + 0.5)[..., None]
+    t = (u[None, None, :] * d[:, 0, None, None] + u[None, :, None] * d[:, 1, None, None] + 0.5)[..., None]
     bg0, bg1 = (p["bg"][:, None, None, k].astype(np.float32) for k in (0, 1))
     image = bg0 + (bg1 - bg0) * t
-    _over(image, p["clutter_colour"], clutter)
-    _over(image, p["fg"], shape)
-    image = image.reshape(n, S // 2, 2, S // 2, 2, 3).mean(axis=(2, 4)) + p["noise"]
-    return np.clip(np.rint(image), 0, 255).astype(np.uint8)
+    _over(image, p["clutter_colour"], _halve(clutter))
+    _over(image, p["fg"], _halve(shape))
+    return np.clip(np.rint(image + p["noise"]), 0, 255).astype(np.uint8)
+
+
+def _halve(mask):
+    """(n, S, S) masks on 0..255 -> (n, S/2, S/2) coverage on 0..1, each pixel the mean of a 2x2 block."""
+    m = mask.astype(np.float32)
+    return (m[:, 0::2, 0::2] + m[:, 0::2, 1::2] + m[:, 1::2, 0::2] + m[:, 1::2, 1::2]) / np.float32(4 * 255)
 
 
 def _over(image, colour, alpha):
-    """Paint ``colour`` (n, 3) over ``image`` (n, S, S, 3) in place, as much as ``alpha`` (n, S, S) says."""
+    """Paint ``colour`` (n, 3) over ``image`` (n, s, s, 3) in place, as much as ``alpha`` (n, s, s) says."""
     image += alpha[..., None] * (colour[:, None, None, :].astype(np.float32) - image)
