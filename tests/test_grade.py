@@ -185,6 +185,7 @@ def test_bad_command_lines_are_refused_with_a_message(tmp_path, capsys):
     assert grade.main(["--exercise", "nope", "x.py"]) == 2
     assert grade.main([str(tmp_path / "missing.py")]) == 1
     assert grade.main(["--device", "tpu", "--list"]) == 2
+    assert grade.main(["--seed", "-1", "x.py"]) == 2
     (tmp_path / "empty.py").write_text("x = 1\n")
     assert grade.main([str(tmp_path / "empty.py")]) == 1
     assert "defines none of the exercise functions" in capsys.readouterr().out

@@ -38,6 +38,9 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
+    if args.seed < 0 or args.timeout <= 0:
+        print(f"grade: --seed must be >= 0 and --timeout > 0, got {args.seed} and {args.timeout:g}")
+        return 2
     try:
         args.device = backend.parse_device(args.device)
         backend.module_for(args.device)  # a missing GPU is said once, here, not in every check

@@ -150,6 +150,24 @@ def layer_backward(student, name, arrays, options, gy, names, device):
     return compare_all(got, want, names)
 
 
+def layer_runs(name, inputs, grads, out="y"):
+    """The three runs of a layer exercise, for cases whose args hold the arrays ``inputs``, the upstream
+    gradient "gy" and the layer's "options": the forward against the engine, the backward against the
+    engine's gradients ``grads``, and the backward against finite differences."""
+    def arrays(case):
+        return [case.args[k] for k in inputs]
+
+    def forward(student, case, device):
+        return layer_forward(student, name, arrays(case), case.args["options"], device, out)
+
+    def backward(student, case, device):
+        return layer_backward(student, name, arrays(case), case.args["options"], case.args["gy"], grads, device)
+
+    def differences(student, case, device):
+        return finite_differences(student, name, arrays(case), inputs, device, **case.args["options"])
+    return forward, backward, differences
+
+
 # ------------------------------------------------------------------ finite differences
 class StudentOp(Function):
     """A student's forward/backward pair as an engine Function, so the gradient checker can run it."""

@@ -1,5 +1,5 @@
 """Exercise 2: conv2d forward and backward with groups (paper sections 3.2 and 3.5)."""
-from ..checks import Case, Check, Pattern, finite_differences, layer_backward, layer_forward, rand
+from ..checks import Case, Check, Pattern, layer_runs, rand
 from . import Exercise, Stub
 from .im2col import OVERWRITE, PADDING, STRIDE, geometry, out_hw, tags, window_label
 
@@ -52,20 +52,7 @@ def small_cases(rng):
     return cases(rng, n_random=2)[:6]
 
 
-def arrays(case):
-    return case.args["x"], case.args["w"], case.args["b"]
-
-
-def run_forward(student, case, device):
-    return layer_forward(student, "conv2d", arrays(case), case.args["options"], device)
-
-
-def run_backward(student, case, device):
-    return layer_backward(student, "conv2d", arrays(case), case.args["options"], case.args["gy"], ("gx", "gw", "gb"), device)
-
-
-def run_finite_differences(student, case, device):
-    return finite_differences(student, "conv2d", arrays(case), ("x", "w", "b"), device, **case.args["options"])
+run_forward, run_backward, run_finite_differences = layer_runs("conv2d", ("x", "w", "b"), ("gx", "gw", "gb"))
 
 
 GROUPS = Pattern("groups", "only groups=2 fails: filter o sees only input channels of its own group "

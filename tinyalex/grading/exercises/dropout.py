@@ -1,7 +1,7 @@
 """Exercise 5: dropout in the paper's form and the inverted form (paper section 4.2)."""
 import numpy as np
 
-from ..checks import Case, Check, Mistake, close, finite_differences, layer_backward, layer_forward, rand
+from ..checks import Case, Check, Mistake, close, layer_runs, rand
 from . import Exercise, Stub
 
 TEXT = """\
@@ -45,16 +45,7 @@ def cases(rng, n_random=12):
     return out
 
 
-def run_forward(student, case, device):
-    return layer_forward(student, "dropout", (case.args["x"],), case.args["options"], device)
-
-
-def run_backward(student, case, device):
-    return layer_backward(student, "dropout", (case.args["x"],), case.args["options"], case.args["gy"], ("gx",), device)
-
-
-def run_finite_differences(student, case, device):
-    return finite_differences(student, "dropout", (case.args["x"],), ("x",), device, **case.args["options"])
+run_forward, run_backward, run_finite_differences = layer_runs("dropout", ("x",), ("gx",))
 
 
 def _gives(factor, modes=("inverted", "paper"), training=True):

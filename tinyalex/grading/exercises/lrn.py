@@ -2,7 +2,7 @@
 import numpy as np
 
 from .. import solutions
-from ..checks import Case, Check, Mistake, close, finite_differences, layer_backward, layer_forward, rand
+from ..checks import Case, Check, Mistake, close, layer_runs, rand
 from . import Exercise, Stub
 
 TEXT = """\
@@ -49,16 +49,7 @@ def cases(rng, n_random=12):
     return out
 
 
-def run_forward(student, case, device):
-    return layer_forward(student, "lrn", (case.args["x"],), case.args["options"], device)
-
-
-def run_backward(student, case, device):
-    return layer_backward(student, "lrn", (case.args["x"],), case.args["options"], case.args["gy"], ("gx",), device)
-
-
-def run_finite_differences(student, case, device):
-    return finite_differences(student, "lrn", (case.args["x"],), ("x",), device, **case.args["options"])
+run_forward, run_backward, run_finite_differences = layer_runs("lrn", ("x",), ("gx",))
 
 
 def _alpha_over_n(got, case, device):

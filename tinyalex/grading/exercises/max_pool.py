@@ -1,5 +1,5 @@
 """Exercise 3: overlapping max pooling, forward and backward (paper section 3.4)."""
-from ..checks import Case, Check, Pattern, finite_differences, layer_backward, layer_forward, rand
+from ..checks import Case, Check, Pattern, layer_runs, rand
 from . import Exercise, Stub
 from .im2col import STRIDE, geometry, out_hw, tags, window_label
 
@@ -51,16 +51,7 @@ def tie_free_cases(rng):
     return cases(rng, n_random=2, ties=False)[:6]  # finite differences are wrong at ties (a kink)
 
 
-def run_forward(student, case, device):
-    return layer_forward(student, "max_pool", (case.args["x"],), case.args["options"], device)
-
-
-def run_backward(student, case, device):
-    return layer_backward(student, "max_pool", (case.args["x"],), case.args["options"], case.args["gy"], ("gx",), device)
-
-
-def run_finite_differences(student, case, device):
-    return finite_differences(student, "max_pool", (case.args["x"],), ("x",), device, **case.args["options"])
+run_forward, run_backward, run_finite_differences = layer_runs("max_pool", ("x",), ("gx",))
 
 
 TIES = Pattern("ties", "only inputs with tied maxima fail: send each window's gradient to ONE input, the first "

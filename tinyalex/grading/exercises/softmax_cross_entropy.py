@@ -1,7 +1,7 @@
 """Exercise 6: softmax cross-entropy, the paper's objective (section 3.5 / 5), forward and backward."""
 import numpy as np
 
-from ..checks import Case, Check, Mistake, Pattern, close, finite_differences, layer_backward, layer_forward, rand
+from ..checks import Case, Check, Mistake, Pattern, close, layer_runs, rand
 from . import Exercise, Stub
 
 TEXT = """\
@@ -36,37 +36,20 @@ def cases(rng, n_random=12):
         large = number % 4 == 3
         logits = rand(rng, N, K) * (3 if not large else 1) + (1000.0 if large else 0.0)
         out.append(Case(f"logits ({N}, {K})" + (" around 1000" if large else ""),
-                        dict(logits=logits, labels=rng.integers(0, K, N), gloss=float(rng.uniform(0.5, 2))),
+                        dict(logits=logits, options=dict(labels=rng.integers(0, K, N)), gy=float(rng.uniform(0.5, 2))),
                         frozenset({"large"} if large else ()), N * K))
     return out
 
 
-def arrays(case):
-    return (case.args["logits"],)
-
-
-def options(case):
-    return {"labels": case.args["labels"]}
-
-
-def run_forward(student, case, device):
-    return layer_forward(student, "softmax_cross_entropy", arrays(case), options(case), device, what="loss")
-
-
-def run_backward(student, case, device):
-    return layer_backward(student, "softmax_cross_entropy", arrays(case), options(case), case.args["gloss"],
-                          ("glogits",), device)
-
-
-def run_finite_differences(student, case, device):
-    return finite_differences(student, "softmax_cross_entropy", arrays(case), ("logits",), device, **options(case))
+run_forward, run_backward, run_finite_differences = layer_runs("softmax_cross_entropy", ("logits",), ("glogits",),
+                                                                    out="loss")
 
 
 def _scaled(factor):
     def detect(got, case, device):
         from .. import solutions
-        _, cache = solutions.softmax_cross_entropy_forward(case.args["logits"], case.args["labels"])
-        want = solutions.softmax_cross_entropy_backward(case.args["gloss"], cache)
+        _, cache = solutions.softmax_cross_entropy_forward(case.args["logits"], **case.args["options"])
+        want = solutions.softmax_cross_entropy_backward(case.args["gy"], cache)
         return close(got["glogits"], want * factor(case))
     return detect
 
@@ -74,8 +57,8 @@ def _scaled(factor):
 OVERFLOW = Pattern("large", "only huge logits fail: e^1000 overflows to inf; subtract each row's maximum before "
                             "exponentiating (softmax does not change) and use log-sum-exp")
 MISTAKES = (Mistake("the loss is the MEAN over the batch: divide the gradient by N",
-                    _scaled(lambda c: len(c.args["labels"]))),
-            Mistake("multiply by the upstream gradient gloss (chain rule)", _scaled(lambda c: 1 / c.args["gloss"])),
+                    _scaled(lambda c: len(c.args["logits"]))),
+            Mistake("multiply by the upstream gradient gloss (chain rule)", _scaled(lambda c: 1 / c.args["gy"])),
             Mistake("the gradient is softmax MINUS the one-hot labels (the sign is flipped)", _scaled(lambda c: -1)))
 NONFINITE = Mistake("your loss is not finite for huge logits: subtract each row's maximum before exponentiating",
                     lambda got, case, device: not np.isfinite(got["loss"]).all())
