@@ -94,6 +94,7 @@ def test_load_reads_train_and_test_folders_and_archives(tmp_path, monkeypatch):
 
 
 @pytest.mark.shared
+@pytest.mark.slow  # reads through the whole 20 MB archive
 @pytest.mark.skipif(not SHARED.is_file(), reason=f"the development CIFAR-10 JPEG copy is absent ({SHARED.name})")
 def test_real_cifar10_jpegs(tmp_path):
     with tarfile.open(SHARED) as tar:

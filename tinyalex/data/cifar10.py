@@ -14,6 +14,7 @@ from pathlib import Path
 import numpy as np
 
 from .download import cache_dir, download, extract
+from .memory import InMemory
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
 MD5 = "c58f30108f718f92721af3b95e74349a"  # published on the CIFAR-10 page
@@ -76,7 +77,7 @@ def download_cifar10(root=None, url=URL, md5=MD5, sha256=SHA256):
     return root / FOLDER
 
 
-class CIFAR10:
+class CIFAR10(InMemory):
     """The CIFAR-10 data set (Krizhevsky 2009), the small-image benchmark of AlexNet's section 6.
 
     ``CIFAR10(root=None, train=True, download=False)`` reads ``root/cifar-10-batches-py`` (root
@@ -114,15 +115,6 @@ class CIFAR10:
         self.labels = np.concatenate(labels)
         self.classes = [_text(c) for c in load_batch(folder / "batches.meta")["label_names"]]
         self.train = train
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return self.images[i], int(self.labels[i])
-
-    def images_labels(self):
-        return self.images, self.labels
 
     def __repr__(self):
         return f"CIFAR10({'train' if self.train else 'test'}, {len(self)} images)"

@@ -9,12 +9,14 @@ The same (n, seed, train) always gives the same images; train and test come from
 import numpy as np
 from PIL import Image, ImageDraw
 
+from .memory import InMemory
+
 CLASSES = ["circle", "ring", "crescent", "triangle", "square", "star", "cross", "stripes", "checker", "dots"]
 _TEXTURES = {"stripes", "checker", "dots"}
 _CHUNK = 1024  # images rendered at once: bounds memory at a few tens of MB
 
 
-class SyntheticShapes:
+class SyntheticShapes(InMemory):
     """``SyntheticShapes(n, seed=0, train=True, size=32)``: n images, classes balanced.
 
     - ``images``: uint8 (n, size, size, 3), HWC, RGB; ``labels``: int64 (n,)
@@ -38,15 +40,6 @@ class SyntheticShapes:
         self.images = np.concatenate([_render({k: v[i:i + _CHUNK] for k, v in p.items()}, 2 * size)
                                       for i in range(0, n, _CHUNK)])
         self.train, self.seed = train, seed
-
-    def __len__(self):
-        return len(self.labels)
-
-    def __getitem__(self, i):
-        return self.images[i], int(self.labels[i])
-
-    def images_labels(self):
-        return self.images, self.labels
 
     def __repr__(self):
         return f"SyntheticShapes({len(self)} images, seed={self.seed}, {'train' if self.train else 'test'})"
