@@ -60,7 +60,8 @@ def main(argv=None):
         jobs = [(SOLUTIONS, list(names))]
     elif args.files:
         try:
-            jobs = [(path, [args.exercise] if args.exercise else runner.exercises_in(path)) for path in _files(args.files)]
+            jobs = [(path, [args.exercise] if args.exercise else runner.exercises_in(path))
+                    for path in _files(args.files)]
         except (OSError, SyntaxError, ValueError) as e:
             print(f"grade: cannot read {getattr(e, 'filename', '') or ''}: {e}")
             return 1

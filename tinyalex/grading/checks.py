@@ -16,6 +16,7 @@ import numpy as np
 from .. import backend
 from ..gradcheck import gradcheck_report
 from ..tensor import Function, Tensor
+from . import solutions
 
 
 class StudentError(Exception):
@@ -131,7 +132,6 @@ def unpack_pair(result, fn_name):
 # ------------------------------------------------------------------ a layer against the engine
 def layer_forward(student, name, arrays, options, device, what="y"):
     """Verdict on the student's ``name_forward`` output against the engine's (via ``solutions``)."""
-    from . import solutions
     got, _ = unpack_pair(getattr(student, f"{name}_forward")(*on(device, *arrays), **options), f"{name}_forward")
     want, _ = getattr(solutions, f"{name}_forward")(*on(device, *arrays), **options)
     return [compare(what, got, want)]
@@ -140,7 +140,6 @@ def layer_forward(student, name, arrays, options, device, what="y"):
 def layer_backward(student, name, arrays, options, gy, names, device):
     """Verdicts on the student's ``name_backward`` gradients (``names``) against the engine's for the
     upstream gradient ``gy``."""
-    from . import solutions
     _, cache = unpack_pair(getattr(student, f"{name}_forward")(*on(device, *arrays), **options), f"{name}_forward")
     got = getattr(student, f"{name}_backward")(*on(device, gy), cache)
     _, engine_cache = getattr(solutions, f"{name}_forward")(*on(device, *arrays), **options)

@@ -79,5 +79,6 @@ EXERCISE = Exercise(
            Stub("dropout_backward", "(gy, cache)", BACKWARD_DOC)),
     checks=(Check("dropout forward in both modes, training and test", cases, run_forward, mistakes=MISTAKES),
             Check("dropout backward matches the engine", cases, run_backward),
-            Check("dropout backward agrees with finite differences", lambda rng: cases(rng, 4), run_finite_differences)),
+            Check("dropout backward agrees with finite differences", lambda rng: cases(rng, 4),
+                  run_finite_differences)),
 )

@@ -1,4 +1,5 @@
 """Exercise 7: one step of the paper's SGD with momentum and weight decay (paper section 5)."""
+from .. import solutions
 from ..checks import Case, Check, Mistake, StudentError, close, compare_all, on, rand
 from . import Exercise, Stub
 
@@ -36,7 +37,6 @@ def cases(rng, n_random=8):
 
 
 def run_step(student, case, device):
-    from .. import solutions
     inputs = [case.args[k] for k in "wgv"]
     got = student.sgd_step(*on(device, *inputs), **case.args["options"])
     if not isinstance(got, tuple):

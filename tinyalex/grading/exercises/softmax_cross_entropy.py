@@ -1,6 +1,7 @@
 """Exercise 6: softmax cross-entropy, the paper's objective (section 3.5 / 5), forward and backward."""
 import numpy as np
 
+from .. import solutions
 from ..checks import Case, Check, Mistake, Pattern, close, layer_runs, rand
 from . import Exercise, Stub
 
@@ -47,7 +48,6 @@ run_forward, run_backward, run_finite_differences = layer_runs("softmax_cross_en
 
 def _scaled(factor):
     def detect(got, case, device):
-        from .. import solutions
         _, cache = solutions.softmax_cross_entropy_forward(case.args["logits"], **case.args["options"])
         want = solutions.softmax_cross_entropy_backward(case.args["gy"], cache)
         return close(got["glogits"], want * factor(case))

@@ -1,4 +1,5 @@
 """Exercise 8: receptive fields and parameter counts of VGG networks (VGG paper sections 2.1-2.3)."""
+from .. import solutions
 from ..checks import Case, Check, Mistake, Pattern, compare
 from . import Exercise, Stub
 
@@ -46,16 +47,17 @@ TABLE2_MILLIONS = {"A": 133, "B": 133, "C": 134, "D": 138, "E": 144}
 
 def stack_cases(rng, n_random=10):
     fixed = [[(3, 1)] * 2, [(3, 1)] * 3, [(7, 1)], [(11, 4), (3, 2)], [(3, 1), (3, 1), (2, 2), (3, 1)]]
-    stacks = fixed + [[(int(rng.choice([1, 2, 3, 5, 7])), int(rng.integers(1, 3))) for _ in range(int(rng.integers(1, 6)))]
-                      for _ in range(n_random)]
-    return [Case(f"layers {s}", dict(layers=s), frozenset({"strided"} if any(st > 1 for _, st in s[:-1]) else ()),
-                 number) for number, s in enumerate(stacks)]
+    layer = lambda: (int(rng.choice([1, 2, 3, 5, 7])), int(rng.integers(1, 3)))  # (kernel, stride)
+    stacks = fixed + [[layer() for _ in range(int(rng.integers(1, 6)))] for _ in range(n_random)]
+    # the last layer's stride moves no window below it
+    strided = lambda s: frozenset({"strided"} if any(st > 1 for _, st in s[:-1]) else ())
+    return [Case(f"layers {s}", dict(layers=s), strided(s), number) for number, s in enumerate(stacks)]
 
 
 def run_receptive_field(student, case, device):
-    from .. import solutions
     layers = case.args["layers"]
-    return [compare("receptive field", student.receptive_field(list(layers)), solutions.receptive_field(layers), 0, 0.5)]
+    want = solutions.receptive_field(layers)
+    return [compare("receptive field", student.receptive_field(list(layers)), want, rtol=0, atol=0.5)]
 
 
 def config_cases(rng, n_random=8):
@@ -73,10 +75,9 @@ def config_cases(rng, n_random=8):
 
 
 def run_count(student, case, device):
-    from .. import solutions
     cfg, options = case.args["cfg"], case.args["options"]
     return [compare("parameters", student.vgg_parameter_count(list(cfg), **options),
-                    solutions.vgg_parameter_count(cfg, **options), 0, 0.5)]
+                    solutions.vgg_parameter_count(cfg, **options), rtol=0, atol=0.5)]
 
 
 def table2_cases(rng):
@@ -86,13 +87,14 @@ def table2_cases(rng):
 
 def run_table2(student, case, device):
     count = student.vgg_parameter_count(list(TABLE1[case.args["name"]]))
-    return [compare("millions of parameters", round(float(count) / 1e6), TABLE2_MILLIONS[case.args["name"]], 0, 0.5)]
+    return [compare("millions of parameters", round(float(count) / 1e6), TABLE2_MILLIONS[case.args["name"]],
+                    rtol=0, atol=0.5)]
 
 
 def _without_biases(got, case, device):
-    from .. import solutions
     cfg, options = case.args["cfg"], case.args["options"]
-    biases = sum(c[0] if isinstance(c, tuple) else c for c in cfg if c != M) + sum(options["fc"]) + options["num_classes"]
+    conv_biases = sum(c[0] if isinstance(c, tuple) else c for c in cfg if c != M)
+    biases = conv_biases + sum(options["fc"]) + options["num_classes"]
     return got["parameters"] == solutions.vgg_parameter_count(cfg, **options) - biases
 
 
