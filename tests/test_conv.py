@@ -146,3 +146,18 @@ def test_conv2d_computes_only_the_gradients_asked_for(rng, needs):
             np.testing.assert_allclose(t.grad, want, rtol=1e-12, atol=1e-12)
         else:
             assert t.grad is None
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups", CASES)
+def test_conv2d_agrees_with_pytorch(rng, x_shape, w_shape, stride, padding, groups):
+    torch = pytest.importorskip("torch")
+    x, w, b = _tensors(rng, x_shape, w_shape)
+    y = F.conv2d(x, w, b, stride, padding, groups)
+    gy = rng.standard_normal(y.shape)
+    y.backward(gy)
+    tx, tw, tb = (torch.tensor(t.data, requires_grad=True) for t in (x, w, b))
+    ty = torch.nn.functional.conv2d(tx, tw, tb, stride, padding, groups=groups)
+    ty.backward(torch.tensor(gy))
+    for ours, theirs in ((y.data, ty), (x.grad, tx.grad), (w.grad, tw.grad), (b.grad, tb.grad)):
+        np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-10, atol=1e-10)

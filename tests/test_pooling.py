@@ -120,3 +120,19 @@ def test_pooling_same_on_cpu_and_device(rng, device, pool):
     yd.backward(ta.tensor(gy, device=device))
     np.testing.assert_allclose(yd.numpy(), y.data, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(ta.backend.to_numpy(xd.grad), x.grad, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.torch
+@pytest.mark.parametrize("shape, k, s, p", CASES)
+def test_pooling_agrees_with_pytorch(rng, shape, k, s, p):
+    torch = pytest.importorskip("torch")
+    for ours, theirs in ((F.max_pool2d, torch.nn.functional.max_pool2d), (F.avg_pool2d, torch.nn.functional.avg_pool2d)):
+        x = ta.tensor(tie_free(rng, shape), requires_grad=True)
+        y = ours(x, k, s, p)
+        gy = rng.standard_normal(y.shape)
+        y.backward(gy)
+        tx = torch.tensor(x.data, requires_grad=True)
+        ty = theirs(tx, k, s, p)
+        ty.backward(torch.tensor(gy))
+        np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12)
+        np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-14)
