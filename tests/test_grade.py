@@ -37,6 +37,11 @@ def test_solution_option_grades_the_engines_answers(capsys):
     assert "PASS  one SGD step" in capsys.readouterr().out
 
 
+@pytest.mark.gpu
+def test_the_engines_answers_pass_with_inputs_on_the_gpu():
+    assert grade.main(["--solution", "all", "--device", "cuda"]) == 0
+
+
 @pytest.mark.slow  # one subprocess per exercise: about 4 s
 def test_untouched_stubs_fail_every_check_with_not_implemented():
     for exercise in exercises.all_exercises():
