@@ -51,20 +51,22 @@ def pad2d(x, PH, PW, value=0):
 def im2col(x, KH, KW, SH, SW, PH, PW):
     """Receptive fields as columns: (N, C, H, W) -> col (C*KH*KW, N*OH*OW), on raw arrays.
 
-    Column ``n*OH*OW + oh*OW + ow`` holds the C*KH*KW input values that output pixel (oh, ow) of
-    image n sees; row ``(c*KH + i)*KW + j`` holds input channel c at kernel offset (i, j)::
+    Column ``(n*OH + oh)*OW + ow`` holds the C*KH*KW input values that output pixel (oh, ow) of image
+    n sees; row ``(c*KH + i)*KW + j`` holds input channel c at kernel offset (i, j). For one 3x3
+    image, one channel and a 2x2 kernel at stride 1 (OH = OW = 2)::
 
-                       image 0 ...        image N-1
-                     (0,0) (0,1) ...   ... (OH-1,OW-1)     <- output pixel
-        c=0 (0,0)  [   x     x   ...   ...    x    ]
-        c=0 (0,1)  [   x     x   ...   ...    x    ]
-          ...
-        c=C-1 (KH-1,KW-1)                            ]
+        image        kernel offset    output pixel (oh, ow)
+        a b c           (i, j)      (0,0) (0,1) (1,0) (1,1)
+        d e f   ->      (0, 0)    [   a     b     d     e  ]
+        g h i           (0, 1)    [   b     c     e     f  ]
+                        (1, 0)    [   d     e     g     h  ]
+                        (1, 1)    [   e     f     h     i  ]
 
-    With weights w (O, C, KH, KW) seen as a matrix (O, C*KH*KW), the convolution is the product
-    w @ col (O, N*OH*OW): rows stay contiguous for the GEMM, and the channel-major rows let each
-    group of a grouped convolution take a contiguous block of rows. The copy is one strided slice
-    per kernel offset (KH*KW Python steps, each vectorised over N, C, OH, OW).
+    Overlapping windows repeat pixels (e sits in every column). With the weights w (O, C, KH, KW)
+    seen as a matrix (O, C*KH*KW), the convolution is the product w @ col (O, N*OH*OW): both
+    operands are contiguous as the GEMM wants them, and the channel-major rows give each group of a
+    grouped convolution one contiguous block of rows. The copy is one strided slice per kernel
+    offset: KH*KW Python steps, each vectorised over N, C, OH, OW.
     """
     N, C, H, W = x.shape
     OH, OW = conv_outsize(H, KH, SH, PH, "im2col"), conv_outsize(W, KW, SW, PW, "im2col")
