@@ -2,6 +2,7 @@
 import numpy as np
 import pytest
 
+import tinyalex as ta
 from tinyalex import backend
 from tinyalex.data import transforms as T
 
@@ -126,6 +127,14 @@ def test_pca_lighting_adds_one_colour_in_the_eigenvector_span_with_the_stated_sc
     np.testing.assert_allclose(alpha.std(axis=0), 0.1, rtol=0.1)  # alpha ~ N(0, 0.1)
     assert np.abs(shift).max() < 0.2  # [0, 1] scale: at most a few tenths of the range
     np.testing.assert_array_equal(p.batch(x, rng(5)), p.batch(x, rng(5)))
+
+
+def test_without_rng_the_engine_seed_decides():
+    t, x = T.Compose([T.RandomCrop(5), T.RandomFlip(), T.PCALighting.imagenet()]), images(8)
+    ta.manual_seed(4)
+    first = t.batch(x)
+    ta.manual_seed(4)
+    np.testing.assert_array_equal(first, t.batch(x))
 
 
 def test_compose_batch_refuses_a_per_image_step():

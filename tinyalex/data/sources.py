@@ -1,4 +1,5 @@
 """``load(name_or_path)``: the one place that turns a data set's name or location into a data set."""
+import os
 from pathlib import Path
 
 from .cifar10 import FOLDER, CIFAR10
@@ -28,8 +29,8 @@ def load(name_or_path, train=True, download=False):
     if path.is_file() and path.name.endswith((".tar.gz", ".tgz", ".tar")):
         stem = path.name.split(".")[0]
         target = cache_dir() / stem
-        if not target.is_dir():
-            extract(path, target)
+        if not target.is_dir():  # unpacked beside it, then renamed: a crash leaves no half folder here
+            os.replace(extract(path, target.with_name(stem + ".part")), target)
         return load(_single_folder(target), train=train)
     if (path / FOLDER).is_dir():
         return CIFAR10(path, train=train)

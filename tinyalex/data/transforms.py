@@ -7,7 +7,8 @@ Conventions (read these before composing):
   Colour statistics (``MeanSubtract``, ``PCALighting``) always live on the [0, 1] scale: fitting them
   on [0, 255] pixels and applying them to [0, 1] pixels is the classic factor-of-255 bug.
 - Every transform is called ``t(image, rng)`` with a NumPy Generator (deterministic ones ignore it),
-  so one seed repeats an epoch's augmentation exactly.
+  so one seed repeats an epoch's augmentation exactly; without one, random transforms draw from the
+  engine's generator (``tinyalex.manual_seed``).
 - Geometric transforms (crops, flips, resizing) keep the dtype; photometric ones return float32 [0, 1].
 - Transforms with a ``batch(images, rng)`` method do a whole (N, H, W, C) batch in one vectorised
   step (one fancy-index gather for crop and flip); ``DataLoader`` uses it when every transform of a
@@ -50,6 +51,10 @@ class Compose:
         return f"Compose({self.transforms!r})"
 
 
+def _generator(rng):
+    return backend.default_generator.for_device("cpu") if rng is None else rng
+
+
 class _Batched:
     """A transform written once, for batches; one image is a batch of one."""
 
@@ -60,7 +65,7 @@ class _Batched:
 def unit_float(images):
     """uint8 [0, 255] -> float32 [0, 1]; float input is taken to be on [0, 1] already."""
     if images.dtype == np.uint8:
-        return images.astype(np.float32) * np.float32(1 / 255)
+        return images.astype(np.float32) / np.float32(255)
     if images.dtype.kind != "f":
         raise TypeError(f"transforms: expected uint8 or float images, got {images.dtype}")
     return images.astype(np.float32, copy=False)
@@ -149,6 +154,7 @@ class RandomCrop(_Batched):
         h, w = self.size
         N, H, W = images.shape[:3]
         _check_fits("RandomCrop", H, W, h, w)
+        rng = _generator(rng)
         top, left = rng.integers(0, H - h + 1, N), rng.integers(0, W - w + 1, N)
         return crop_flip(images, top, left, np.zeros(N, bool), h, w)
 
@@ -171,7 +177,7 @@ class RandomFlip(_Batched):
     def batch(self, images, rng=None):
         N, H, W = images.shape[:3]
         zeros = np.zeros(N, np.int64)
-        return crop_flip(images, zeros, zeros, rng.random(N) < self.p, H, W)
+        return crop_flip(images, zeros, zeros, _generator(rng).random(N) < self.p, H, W)
 
     def __repr__(self):
         return f"RandomFlip(p={self.p})"
@@ -235,7 +241,7 @@ class ScaleJitter:
         self.smin, self.smax = smin, smax
 
     def __call__(self, image, rng=None):
-        return resize_shorter(image, int(rng.integers(self.smin, self.smax + 1)))
+        return resize_shorter(image, int(_generator(rng).integers(self.smin, self.smax + 1)))
 
     def __repr__(self):
         return f"ScaleJitter({self.smin}, {self.smax})"
@@ -333,7 +339,7 @@ class PCALighting(_Batched):
         return cls(eigvals[order], eigvecs[:, order], std)
 
     def batch(self, images, rng=None):
-        alpha = rng.normal(0, self.std, (len(images), 3)).astype(np.float32)
+        alpha = _generator(rng).normal(0, self.std, (len(images), 3)).astype(np.float32)
         shift = (alpha * self.eigvals) @ self.eigvecs.T                   # (N, 3): sum_i a_i l_i p_i
         return unit_float(images) + shift[:, None, None, :]
 
