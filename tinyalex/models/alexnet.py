@@ -251,12 +251,11 @@ def load_torchvision_npz(model, path):
     every array's shape is checked. Returns the model.
     """
     with np.load(path, allow_pickle=False) as arrays:
-        state = {}
         for key in arrays.files:
-            layer, _, kind = key.rpartition(".")
-            if layer not in TORCHVISION_NAMES:
+            if key.rpartition(".")[0] not in TORCHVISION_NAMES:
                 raise ValueError(f"load_torchvision_npz: {path} holds {key!r}, which is not a key of "
                                  f"torchvision's AlexNet (expected {sorted(TORCHVISION_NAMES)} + .weight/.bias)")
-            state[f"{TORCHVISION_NAMES[layer]}.{kind}"] = arrays[key]
-    model.load_state_dict(state)
+        layer_kind = (key.rpartition(".") for key in arrays.files)
+        model.load_state_dict({f"{TORCHVISION_NAMES[layer]}.{kind}": arrays[f"{layer}.{kind}"]
+                               for layer, _, kind in layer_kind})
     return model

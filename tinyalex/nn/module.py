@@ -158,11 +158,13 @@ class Module:
         if strict and (missing or unexpected):
             raise ValueError(f"load_state_dict: {type(self).__name__} state does not match: "
                              f"missing {missing or 'none'}, unexpected {unexpected or 'none'}")
-        for name in sorted(set(targets) & set(state)):
+        common = sorted(set(targets) & set(state))
+        for name in common:  # every shape first: a failed load leaves the model as it was
+            if tuple(state[name].shape) != targets[name].shape:
+                raise ValueError(f"load_state_dict: {name!r} has shape {tuple(state[name].shape)} in the state "
+                                 f"but {tuple(targets[name].shape)} in the model")
+        for name in common:
             target, value = targets[name], np.asarray(backend.to_numpy(state[name]))
-            if value.shape != target.shape:
-                raise ValueError(f"load_state_dict: {name!r} has shape {value.shape} in the state "
-                                 f"but {tuple(target.shape)} in the model")
             target[...] = backend.to_device(value.astype(target.dtype, copy=False), backend.device_of(target))
         return missing, unexpected
 
