@@ -68,11 +68,11 @@ def _images(dataset):
     return dataset.images_labels()[0]
 
 
-def _datasets(args, preset):
-    if args.data is None:
-        return (data.SyntheticShapes(preset["n_train"], seed=args.seed, train=True),
-                data.SyntheticShapes(preset["n_test"], seed=args.seed, train=False))
-    return data.load(args.data, train=True), data.load(args.data, train=False)
+def _split(name, train, n, seed):
+    """A split of ``--data``, or (``name`` None) ``n`` images of the embedded synthetic shapes."""
+    if name is None:
+        return data.SyntheticShapes(n, seed=seed, train=train)
+    return data.load(name, train=train)
 
 
 # ------------------------------------------------------------------ train
@@ -80,7 +80,7 @@ def cmd_train(args):
     if args.resume:  # continue the saved run: its arguments, except where it runs and for how long
         saved = checkpoint.load(args.resume).extra["args"]
         keep = {k: getattr(args, k) for k in ("epochs", "out", "device", "quiet", "workers", "resume")}
-        args = argparse.Namespace(**{**saved, **{k: v for k, v in keep.items() if v is not None}})
+        vars(args).update({**saved, **{k: v for k, v in keep.items() if v is not None}})
     preset = PRESETS["quick" if args.quick else "default" if args.data is None else "data"]
     args.epochs = args.epochs or preset["epochs"]
     args.batch_size = args.batch_size or preset["batch_size"]
@@ -90,13 +90,14 @@ def cmd_train(args):
     for d in (device,) + (devices or ()):
         backend.module_for(d)  # fails now, with the reason, if that GPU is not there
     augment = _augment_list(args.augment)
-    out = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
+    out = args.out = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     manual_seed(args.seed)
 
-    train_set, test_set = _datasets(args, preset)
+    train_set = _split(args.data, True, preset.get("n_train"), args.seed)
+    test_set = _split(args.data, False, preset.get("n_test"), args.seed)
     images = _images(train_set)
     spec = {"image_size": int(images.shape[1]), "mean": T.MeanSubtract.fit(images, per_pixel=False).mean.tolist(),
-            "classes": list(train_set.classes), "pad": PAD if "crop" in augment else 0}
+            "classes": list(train_set.classes), "pad": PAD if "crop" in augment else 0, "n_test": len(test_set)}
     model_args = {"num_classes": len(spec["classes"])}
     if args.model == "alexnet-cifar":  # the knobs only that network has
         model_args.update(norm=None if args.norm == "none" else args.norm, width=args.width)
@@ -157,11 +158,7 @@ def _restore(path, device):
 def cmd_evaluate(args):
     model, extra = _restore(args.checkpoint, args.device)
     spec, run = extra["input"], extra["args"]
-    if args.data is None and run["data"] is None:
-        n_test = PRESETS["quick" if run["quick"] else "default"]["n_test"]
-        test_set = data.SyntheticShapes(n_test, seed=run["seed"], train=False)
-    else:
-        test_set = data.load(args.data or run["data"], train=False)
+    test_set = _split(args.data or run["data"], False, spec["n_test"], run["seed"])
     loader = data.DataLoader(test_set, args.batch_size, device=args.device, workers=args.workers,
                              transform=test_transform(spec, pad=spec["pad"] if args.ten_crop else 0))
     result = training.evaluate(model, loader, ten_crop=spec["image_size"] if args.ten_crop else None,
@@ -198,22 +195,53 @@ def cmd_predict(args):
 
 
 # ------------------------------------------------------------------ the command line
+class _Help(argparse.ArgumentDefaultsHelpFormatter):
+    """Shows defaults, except where there is none (the help text then says what happens)."""
+
+    def _get_help_string(self, action):
+        return action.help if action.default in (None, False) else super()._get_help_string(action)
+
+
+def _options(*adders):
+    """A parent parser holding options several commands share."""
+    parent = argparse.ArgumentParser(add_help=False)
+    for add in adders:
+        add(parent)
+    return parent
+
+
+def _device(p):
+    p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+
+
+def _loading(p):
+    p.add_argument("--workers", type=int, default=2, help="background threads preparing batches")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
+def _checkpoint(p):
+    p.add_argument("--checkpoint", required=True, metavar="CKPT", help="a .npz written by tinyalex train")
+
+
 def build_parser():
     p = argparse.ArgumentParser(prog="tinyalex", description="Train, test and time AlexNet/VGG networks "
                                 "written from scratch in NumPy/CuPy.")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    fmt = argparse.ArgumentDefaultsHelpFormatter
+    quick, default, full = PRESETS["quick"], PRESETS["default"], PRESETS["data"]
 
-    t = sub.add_parser("train", formatter_class=fmt, help="train a network (default: a minute on the CPU)",
+    t = sub.add_parser("train", formatter_class=_Help, parents=[_options(_device, _loading)],
+                       help="train a network (default: about a minute on the CPU)",
                        description="Train a network with the paper's SGD, validate after every epoch, write "
                        "metrics.jsonl, curves.png and checkpoints (last.npz, best.npz) to the run directory. "
                        "Without --data: the embedded synthetic shapes on the CPU, about a minute.")
-    t.add_argument("--model", default="alexnet-cifar", help="network name (see tinyalex.models)")
+    t.add_argument("--model", default="alexnet-cifar", help=f"network: {', '.join(models.names())}")
     t.add_argument("--data", help="'synthetic', 'cifar10', a CIFAR-10 folder, an image folder with train/ and "
-                   "test/, or a .tar.gz of one (default: the embedded synthetic shapes, a smaller set)")
-    t.add_argument("--epochs", type=int, help="epochs in all (default: 4 without --data, 30 with)")
-    t.add_argument("--batch-size", type=int, help="mini-batch size (default: 64 without --data, 128 with)")
-    t.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
+                   f"test/, or a .tar.gz of one (default: {default['n_train']:,} training and {default['n_test']:,} "
+                   "test images of the embedded synthetic shapes)")
+    t.add_argument("--epochs", type=int, help=f"epochs in all (default: {default['epochs']} without --data, "
+                   f"{full['epochs']} with)")
+    t.add_argument("--batch-size", type=int, help=f"mini-batch size (default: {default['batch_size']} without "
+                   f"--data, {full['batch_size']} with)")
     t.add_argument("--columns", help="one device per column of the two-column network, e.g. cuda:0,cuda:1 or cuda,cpu")
     t.add_argument("--lr", type=float, default=0.01, help="learning rate (the paper: 0.01, /10 on plateaus)")
     t.add_argument("--momentum", type=float, default=0.9, help="momentum (the paper: 0.9)")
@@ -221,35 +249,30 @@ def build_parser():
     t.add_argument("--patience", type=int, default=3, help="epochs without a better validation error before lr /= 10")
     t.add_argument("--norm", default="lrn", choices=("lrn", "batchnorm", "none"),
                    help="alexnet-cifar's normalisation: the paper's LRN (after conv1, conv2), BatchNorm, or none")
-    t.add_argument("--width", type=float, help="alexnet-cifar: multiply every layer's width (default: 0.25 without --data, 1 with)")
+    t.add_argument("--width", type=float, help="alexnet-cifar: multiply every layer's width (default: "
+                   f"{default['width']} without --data, {full['width']} with)")
     t.add_argument("--augment", default="crop,flip", help="comma-separated from crop, flip, pca; or 'none'")
     t.add_argument("--resume", metavar="CKPT", help="continue the run saved in CKPT (its last.npz) exactly")
     t.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<date-time>)")
-    t.add_argument("--quick", action="store_true", help="a few seconds: a tiny network on a few hundred images")
+    t.add_argument("--quick", action="store_true", help=f"a few seconds: {quick['n_train']} images, a tiny network")
     t.add_argument("--seed", type=int, default=0, help="seed of the engine's generator and of the data order")
-    t.add_argument("--workers", type=int, default=2, help="background threads preparing batches")
-    t.add_argument("--quiet", action="store_true", help="no progress bars")
     t.set_defaults(run=cmd_train)
 
-    e = sub.add_parser("evaluate", formatter_class=fmt, help="top-1/top-5 error of a checkpoint on a test set",
+    e = sub.add_parser("evaluate", formatter_class=_Help, parents=[_options(_checkpoint, _device, _loading)],
+                       help="top-1/top-5 error of a checkpoint on a test set",
                        description="Report top-1 and top-5 test error rates as the paper does (the fraction of "
                        "test images whose label is not the first, or not among the five most probable).")
-    e.add_argument("--checkpoint", required=True, metavar="CKPT", help="a .npz written by tinyalex train")
     e.add_argument("--data", help="test set (default: the one the checkpoint was trained with)")
     e.add_argument("--ten-crop", action="store_true", help="average the softmax over 10 views (paper section 4.1)")
-    e.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     e.add_argument("--batch-size", type=int, default=128, help="images per batch")
-    e.add_argument("--workers", type=int, default=2, help="background threads preparing batches")
-    e.add_argument("--quiet", action="store_true", help="no progress bar")
     e.set_defaults(run=cmd_evaluate)
 
-    r = sub.add_parser("predict", formatter_class=fmt, help="the most probable classes of image files",
+    r = sub.add_parser("predict", formatter_class=_Help, parents=[_options(_checkpoint, _device)],
+                       help="the most probable classes of image files",
                        description="Print the top classes and their probabilities for each image (resized so "
                        "its shorter side fits the network, centre-cropped).")
-    r.add_argument("--checkpoint", required=True, metavar="CKPT", help="a .npz written by tinyalex train")
     r.add_argument("images", nargs="+", metavar="IMAGE", help="image files (JPEG, PNG, ...)")
     r.add_argument("--top", type=int, default=5, help="how many classes to print")
-    r.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N")
     r.set_defaults(run=cmd_predict)
 
     for name, what in (("bench", "time training steps and ops (tinyalex bench --help)"),
@@ -269,7 +292,8 @@ def main(argv=None):
         print(f"tinyalex {args.command}: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        print(f"tinyalex {args.command}: interrupted", file=sys.stderr)
+        hint = f"; continue with --resume {os.path.join(args.out, 'last.npz')}" if args.command == "train" else ""
+        print(f"tinyalex {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
     except (OSError, ValueError, RuntimeError) as e:  # a missing file, a bad argument, a missing GPU
         print(f"tinyalex {args.command}: error: {e}", file=sys.stderr)

@@ -17,7 +17,8 @@ def topk_correct(scores, labels, ks=(1, 5)):
     every row as correct, as top-5 does trivially with 5 classes or fewer.
     """
     xp = backend.xp(scores)
-    labels = labels.reshape(-1, 1).astype(xp.int64)
+    # a two-column network may end on another device than the one the labels were loaded on
+    labels = backend.to_device(labels, backend.device_of(scores)).reshape(-1, 1).astype(xp.int64)
     true_score = xp.take_along_axis(scores, labels, axis=1)
     # rank of the true class = classes ordered before it; a tie goes to the lower class index, as a
     # stable sort would order them, so a constant output is not counted as right for every label
