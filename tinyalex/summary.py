@@ -4,7 +4,7 @@ For the paper's AlexNet the neuron counts are the paper's (section 3.5): 290,400
 64,896 - 43,264 - 4096 - 4096 - 1000. The paper prints 253,440 for the first layer, but conv1 has
 55 x 55 x 96 = 290,400 neurons (55 x 55 maps of 96 kernels, both columns); 253,440 = 55 x 48 x 96,
 as if one side of the map were 48 (the kernels per column): most likely a slip, as no choice of
-input size or padding gives it.
+input size or padding gives it. The neurons add up to 659,272: the paper's "650,000 neurons".
 """
 import dataclasses
 import math

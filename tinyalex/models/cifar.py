@@ -17,7 +17,7 @@ Choices, and why:
 - norm="lrn" (paper), "batchnorm" (batch norm after every conv, before its ReLU, no conv biases) or
   None: the LRN-vs-BatchNorm comparison.
 - width scales every layer (rounded to even numbers of kernels) for quick runs on a CPU: width=1.0
-  costs ~0.22 G multiply-adds per image, width=0.25 about 16x fewer.
+  costs ~0.22 G multiply-adds per image, width=0.25 ~15 M (about 15x fewer).
 """
 from .alexnet import Conv, Layout, build
 
