@@ -36,6 +36,15 @@ def test_attribute_assignment_registers_parameters_buffers_and_submodules():
     assert all(p.requires_grad for p in net.parameters())
 
 
+def test_reassigning_keeps_the_kind_of_state():
+    bn = nn.BatchNorm2d(2)
+    bn.running_mean = np.ones(2)
+    assert list(bn.buffers) == ["running_mean", "running_var"] and bn.running_mean[0] == 1
+    lin = nn.Linear(2, 2)
+    lin.bias = None
+    assert [n for n, _ in lin.named_parameters()] == ["weight"] and lin.bias is None
+
+
 def test_forgetting_super_init_is_a_clear_error():
     class Broken(nn.Module):
         def __init__(self):

@@ -26,16 +26,22 @@ class Module:
     def __setattr__(self, name, value):
         if "_parameters" not in self.__dict__:
             raise AttributeError(f"{type(self).__name__}: call super().__init__() before assigning {name!r}")
-        for table in (self._parameters, self._buffers, self._modules):
-            table.pop(name, None)
         if isinstance(value, Tensor) and value.requires_grad:
-            self._parameters[name] = value
+            table = self._parameters
         elif isinstance(value, Module):
-            self._modules[name] = value
+            table = self._modules
+        elif name in self._buffers and value is not None:
+            table = self._buffers  # a new array for a running statistic is still that statistic
         else:
+            table = None
+        for other in (self._parameters, self._buffers, self._modules):
+            if other is not table:
+                other.pop(name, None)
+        if table is None:
             object.__setattr__(self, name, value)
-            return
-        self.__dict__.pop(name, None)
+        else:
+            table[name] = value
+            self.__dict__.pop(name, None)
 
     def __getattr__(self, name):  # called only when normal lookup fails
         for table in ("_parameters", "_buffers", "_modules"):
