@@ -2,7 +2,8 @@
 import pytest
 
 import tinyalex as ta
-from tinyalex import models
+from tinyalex import functional as F
+from tinyalex import models, nn
 
 PAPER_NEURONS = {"conv1": 290_400, "conv2": 186_624, "conv3": 64_896, "conv4": 64_896, "conv5": 43_264,
                  "fc6": 4096, "fc7": 4096, "fc8": 1000}
@@ -52,3 +53,16 @@ def test_summary_leaves_the_model_in_its_mode():
     assert all(m.training for m in model.modules())
     assert ta.summary(model.eval(), (3, 32, 32), print_table=False).rows[-1].output_shape == (10,)
     assert not any(m.training for m in model.modules())
+
+
+def test_a_layer_used_twice_has_two_rows_and_its_parameters_once():
+    class Twice(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.fc = nn.Linear(4, 4)
+
+        def forward(self, x):
+            return self.fc(self.fc(F.flatten(x)))
+
+    table = ta.summary(Twice(), (4, 1, 1), print_table=False)
+    assert [(r.layer, r.parameters, r.multiply_adds) for r in table.rows] == [("fc", 20, 16), ("fc", 0, 16)]

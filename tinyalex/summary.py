@@ -86,22 +86,25 @@ def summary(model, input_shape, device=None, print_table=True):
 
 
 def _merge_columns(records):
-    rows = {}
+    rows, halves, seen = [], {}, set()  # halves: layer name -> its row, for layers split between columns
     for name, m, y in records:
         layer = re.sub(r"(^|\.)columns\.\d+\.", r"\1", name)
         shape = tuple(y.shape[1:])
         macs = _multiply_adds(m, shape)
-        params = sum(p.size for p in m._parameters.values())
-        if layer not in rows:
-            rows[layer] = Row(layer, type(m).__name__, shape, math.prod(shape) if macs else 0, params, macs, (y.device,))
+        params = 0 if id(m) in seen else sum(p.size for p in m._parameters.values())  # a reused layer: once
+        seen.add(id(m))
+        if layer not in halves:
+            rows.append(Row(layer, type(m).__name__, shape, math.prod(shape) if macs else 0, params, macs, (y.device,)))
+            if layer != name:
+                halves[layer] = rows[-1]
             continue
-        r = rows[layer]  # the other column's half: its maps (or features) join along axis 1
+        r = halves[layer]  # the other column's half: its maps (or features) join along axis 1
         r.output_shape = (r.output_shape[0] + shape[0],) + shape[1:]
         r.neurons += math.prod(shape) if macs else 0
         r.parameters += params
         r.multiply_adds += macs
         r.devices += (y.device,)
-    return list(rows.values())
+    return rows
 
 
 def _format(rows, transfers):
