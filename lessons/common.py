@@ -85,16 +85,12 @@ class Lesson:
         return tqdm(iterable, desc=desc, total=total, leave=False, disable=None, dynamic_ncols=True)
 
     def datasets(self, n_train, n_test):
-        """(train, test) data sets: the embedded synthetic shapes, or ``--data`` cut to the given sizes.
-
-        ``None`` keeps a whole split of ``--data``.
-        """
+        """(train, test): the embedded synthetic shapes of these sizes, or the whole splits of ``--data``."""
         from tinyalex import data
-        if self.mode != "data":
-            return (data.SyntheticShapes(n_train, seed=self.args.seed, train=True),
-                    data.SyntheticShapes(n_test, seed=self.args.seed, train=False))
-        return (data.subset(data.load(self.args.data, train=True), n_train, seed=self.args.seed),
-                data.subset(data.load(self.args.data, train=False), n_test, seed=self.args.seed))
+        if self.mode == "data":
+            return data.load(self.args.data, train=True), data.load(self.args.data, train=False)
+        return (data.SyntheticShapes(n_train, seed=self.args.seed, train=True),
+                data.SyntheticShapes(n_test, seed=self.args.seed, train=False))
 
     def save(self, fig, name):
         """Write ``fig`` as ``<out>/<number>_<name>.png``, atomically as every file tinyalex writes."""
@@ -108,16 +104,20 @@ class Lesson:
     def train(self, model, train_set, test_set, epochs, lr, name, batch_size=128):
         """Train ``model`` with the paper's SGD (momentum 0.9, weight decay 5e-4) via ``tinyalex.train.fit``.
 
+        Images lose the training set's mean image first, the paper's only preprocessing (section 2).
         The run (metrics.jsonl, curves.png, checkpoints) goes to ``<out>/<number>_<name>/``. Returns
         fit's per-epoch records: "train_top1_error" (measured while the epoch trains, as in the
         paper's Figure 1), "val_top1_error" (here: the test set), losses, seconds.
         """
         from tinyalex import data, optim
+        from tinyalex.data import transforms as T
         from tinyalex.train import fit
         model.to(self.device)
-        train_loader = data.DataLoader(train_set, batch_size, shuffle=True, seed=self.args.seed, device=self.device)
-        test_loader = data.DataLoader(test_set, 500, device=self.device)
-        print(f"--- training {name}: {len(train_set)} images, {epochs} epochs, lr {lr}")
+        mean = T.Compose([T.MeanSubtract.fit(train_set.images_labels()[0]), T.ToFloat()])
+        train_loader = data.DataLoader(train_set, batch_size, shuffle=True, seed=self.args.seed, device=self.device,
+                                       transform=mean)
+        test_loader = data.DataLoader(test_set, 500, device=self.device, transform=mean)
+        print(f"--- training {name}: {len(train_set):,} images, {epochs} epochs, lr {lr}")
         return fit(model, optim.SGD(model.parameters(), lr), train_loader, test_loader, epochs,
                    str(self.out / f"{self.number}_{name}"), progress=True, log=lambda line: print(f"  {name}: {line}"))
 
