@@ -115,7 +115,8 @@ def _format(rows, transfers):
     lines.append(("total", "", "", f"{sum(r.neurons for r in rows):,}", f"{sum(r.parameters for r in rows):,}",
                   f"{sum(r.multiply_adds for r in rows):,}", ""))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    text = ["  ".join(c.rjust(w) if i in (3, 4, 5) else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip()
+    numeric = (3, 4, 5)  # right-aligned columns
+    text = ["  ".join(c.rjust(w) if i in numeric else c.ljust(w) for i, (c, w) in enumerate(zip(line, widths))).rstrip()
             for line in lines]
     text.insert(1, "-" * len(text[0]))
     text.insert(-1, "-" * len(text[0]))

@@ -39,7 +39,8 @@ def features(config, width=1.0):
             layers[f"pool{stack}"] = nn.MaxPool2d(2, 2)
             stack, index = stack + 1, 1
         elif token == "LRN":
-            layers[f"lrn{stack}"] = nn.LRN()  # "the parameters for the LRN layer are those of (Krizhevsky et al., 2012)"
+            # "the parameters for the LRN layer are those of (Krizhevsky et al., 2012)"
+            layers[f"lrn{stack}"] = nn.LRN()
         else:
             kernel, out = (int(v) for v in token[len("conv"):].split("-"))
             out = max(1, round(out * width))
