@@ -1,6 +1,12 @@
 """Shared fixtures: one ``device`` fixture runs a test on the CPU and, where CuPy sees a GPU, on it."""
-import numpy as np
-import pytest
+import os
+
+# One BLAS thread: test arrays are small, and on a busy or small machine OpenBLAS threads that spin
+# waiting for each other make a 1 ms product take a second. Set before NumPy loads OpenBLAS.
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 from tinyalex import backend
 
