@@ -30,6 +30,7 @@ PyTorch's for torch), TF32 is switched off in PyTorch, as CuPy does by default. 
 written to be obviously right but has not been run yet.
 """
 import argparse
+import collections
 import copy
 import datetime
 import json
@@ -58,13 +59,14 @@ SGD = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
 
 # ---------------------------------------------------------------- clocks
 def clock(device, torch=None):
-    """A ``measure(fn) -> (milliseconds, fn())`` for one framework on one device.
+    """A ``measure(fn) -> (milliseconds, fn())`` for tinyalex (``torch=None``) or PyTorch on ``device``.
 
     CPU: the wall clock (NumPy and PyTorch CPU calls return when the work is done). GPU: CUDA events
-    recorded around ``fn`` on the current stream, after a synchronisation so that earlier queued
-    work is not counted, and read once the end event has completed.
+    recorded on the device's current stream around ``fn``, after a synchronisation so that earlier
+    queued work is not counted, and read once the end event has completed.
     """
-    if backend.parse_device(device) == "cpu":
+    device = backend.parse_device(device)
+    if device == "cpu":
         def measure(fn):
             start = time.perf_counter()
             out = fn()
@@ -72,18 +74,20 @@ def clock(device, torch=None):
         return measure
     if torch is None:
         cp = backend.cupy()
-        event, synchronize, elapsed = cp.cuda.Event, cp.cuda.Device().synchronize, cp.cuda.get_elapsed_time
+        event, elapsed, on_device = cp.cuda.Event, cp.cuda.get_elapsed_time, partial(backend.on_device, device)
+        synchronize = partial(backend.synchronize, device)
     else:
-        event, synchronize = (lambda: torch.cuda.Event(enable_timing=True)), torch.cuda.synchronize
-        elapsed = lambda start, end: start.elapsed_time(end)  # noqa: E731
+        event, on_device = partial(torch.cuda.Event, enable_timing=True), partial(torch.cuda.device, device)
+        synchronize, elapsed = partial(torch.cuda.synchronize, device), lambda start, end: start.elapsed_time(end)
 
     def measure(fn):
-        synchronize()
-        start, end = event(), event()
-        start.record()
-        out = fn()
-        end.record()
-        end.synchronize()
+        with on_device():
+            synchronize()
+            start, end = event(), event()
+            start.record()
+            out = fn()
+            end.record()
+            end.synchronize()
         return elapsed(start, end), out
     return measure
 
@@ -147,9 +151,13 @@ def default_batch(model, device):
 
 
 def build(model, batch, device):
-    """(network, SGD optimiser, images, labels) on ``device``: random images and labels."""
+    """(network, SGD optimiser, images, labels) on ``device``: random images and labels.
+
+    The network is built in its one-column form (groups=2 in the column-bound layers): the same
+    function as the paper's two columns, and the form to run on a single device.
+    """
     (image, classes), rng = MODELS[model], backend.default_generator.for_device("cpu")
-    net = models.get(model)(num_classes=classes)
+    net = models.get(model, num_classes=classes, columns=1)
     net.to(device)
     net.train()
     images = tensor(rng.standard_normal((batch, *image), dtype=np.float32), device=device)
@@ -247,15 +255,23 @@ LINES = {"Conv2d": "conv", "LRN": "lrn", "MaxPool2d": "pool", "Linear": "fc", "S
 
 
 def op_lines(tape):
-    """The tape's measured ops with paper-style names: conv1-5 then fc6-8, lrn1, pool1, ..."""
-    counts, lines = {}, []
+    """The tape's measured ops, named as in the paper: conv1-conv5, then fc6-fc8; an LRN or pooling
+    op takes the number of the convolution it follows (lrn1, pool5), and ops that run once per
+    column get a letter (lrn1a, lrn1b). Returns [name, function, inputs, outputs] lists."""
+    lines, convs, fcs = [], 0, 0
     for fn, inputs, outputs in tape.entries:
         kind = LINES.get(fn.label)
-        if kind is None:
-            continue
-        counts[kind] = counts.get(kind, 0) + 1
-        number = counts[kind] + (counts.get("conv", 0) if kind == "fc" else 0)
-        lines.append((kind if kind == "softmax-CE" else f"{kind}{number}", fn, inputs, outputs))
+        convs += kind == "conv"
+        fcs += kind == "fc"
+        if kind is not None:
+            number = {"conv": convs, "fc": convs + fcs, "softmax-CE": ""}.get(kind, convs)
+            lines.append([f"{kind}{number}", fn, inputs, outputs])
+    repeated = collections.Counter(name for name, *_ in lines)
+    seen = collections.Counter()
+    for line in lines:
+        if repeated[line[0]] > 1:
+            seen[line[0]] += 1
+            line[0] += chr(ord("a") + seen[line[0]] - 1)
     return lines
 
 
@@ -277,8 +293,7 @@ def tinyalex_op_round(measure, fn, inputs, grads):
     def one_round():
         f = copy.copy(fn)
         forward_ms, _ = measure(lambda: f(*inputs))
-        with backend.on_device(inputs[0].device):
-            backward_ms, _ = measure(lambda: f.backward(*grads))
+        backward_ms, _ = measure(lambda: f.backward(*grads))
         return {"forward": forward_ms, "backward": backward_ms}
     return one_round
 
@@ -383,10 +398,12 @@ def step_memory(framework, model, batch, device, threads):
         before = _proc_status("VmRSS")
         step(), step()
         return _proc_status("VmHWM") - before
-    pool = torch.cuda.max_memory_reserved if torch is not None else backend.cupy().get_default_memory_pool().total_bytes
-    before = pool()
-    step(), step()
-    return pool() - before
+    with backend.on_device(device):
+        pool = backend.cupy().get_default_memory_pool().total_bytes if torch is None else \
+            partial(torch.cuda.max_memory_reserved, device)
+        before = pool()
+        step(), step()
+        return pool() - before
 
 
 def bench_memory(model, batch, device, frameworks, threads):
@@ -459,12 +476,12 @@ def print_report(result, out=sys.stdout):
     print(f"numpy {m['numpy']} (BLAS threads: {m['numpy_blas_threads'] or 'unknown'})"
           + (f", torch {m['torch']} ({m['torch_threads']} threads)" if against else ""), file=out)
     header = f"{'line':<16}{'input shape':>16}{'tinyalex ms':>12}{'GFLOP/s':>9}{'% peak':>8}"
-    print(header + (f"{'torch ms':>10}{'GFLOP/s':>9}{'speed':>7}" if against else ""), file=out)
+    print(header + (f"{'torch ms':>10}{'GFLOP/s':>9}{'speed':>8}" if against else ""), file=out)
     for r in [peak, *result.get("ops", []), *([result["step"]] if "step" in result else [])]:
         cells = f"{r['name']:<16}{r['shape']:>16}{r['ms']['tinyalex']:>12.2f}" + _gflops(r, "tinyalex")
         cells += f"{100 * r['gflops']['tinyalex'] / peak['gflops']['tinyalex']:>7.0f}%" if r["flops"] else f"{'':>8}"
         if against:
-            cells += f"{r['ms']['torch']:>10.2f}" + _gflops(r, "torch") + f"{r['speed_ratio']:>7.2f}"
+            cells += f"{r['ms']['torch']:>10.2f}" + _gflops(r, "torch") + f"{r['speed_ratio']:>8.2f}"
         print(cells, file=out)
     if "step" in result:
         print("images/s: " + ", ".join(f"{k} {v:.1f}" for k, v in result["step"]["images_per_s"].items()), file=out)
