@@ -101,25 +101,32 @@ class Lesson:
         print(f"figure: {path}")
         return path
 
-    def train(self, model, train_set, test_set, epochs, lr, name, batch_size=128):
+    def train(self, model, train_set, test_set, epochs, lr, name, batch_size=128, transform=None, test_transform=None,
+              schedule=None):
         """Train ``model`` with the paper's SGD (momentum 0.9, weight decay 5e-4) via ``tinyalex.train.fit``.
 
-        Images lose the training set's mean image first, the paper's only preprocessing (section 2).
+        Every image first loses the training set's mean image, the paper's only preprocessing
+        (section 2); then ``transform`` (training images) or ``test_transform`` (test images) runs,
+        ending in CHW floats (both default to ``ToFloat()``). ``schedule``: a function of the
+        optimiser returning a learning-rate schedule, e.g. ``lambda opt: optim.ReduceOnPlateau(opt)``.
         The run (metrics.jsonl, curves.png, checkpoints) goes to ``<out>/<number>_<name>/``. Returns
         fit's per-epoch records: "train_top1_error" (measured while the epoch trains, as in the
-        paper's Figure 1), "val_top1_error" (here: the test set), losses, seconds.
+        paper's Figure 1), "val_top1_error" (here: the test set), losses, lr, seconds.
         """
         from tinyalex import data, optim
         from tinyalex.data import transforms as T
         from tinyalex.train import fit
         model.to(self.device)
-        mean = T.Compose([T.MeanSubtract.fit(train_set.images_labels()[0]), T.ToFloat()])
+        mean = T.MeanSubtract.fit(train_set.images_labels()[0])
         train_loader = data.DataLoader(train_set, batch_size, shuffle=True, seed=self.args.seed, device=self.device,
-                                       transform=mean)
-        test_loader = data.DataLoader(test_set, 500, device=self.device, transform=mean)
+                                       transform=T.Compose([mean, transform or T.ToFloat()]))
+        test_loader = data.DataLoader(test_set, 500, device=self.device,
+                                      transform=T.Compose([mean, test_transform or T.ToFloat()]))
+        optimizer = optim.SGD(model.parameters(), lr)
         print(f"--- training {name}: {len(train_set):,} images, {epochs} epochs, lr {lr}")
-        return fit(model, optim.SGD(model.parameters(), lr), train_loader, test_loader, epochs,
-                   str(self.out / f"{self.number}_{name}"), progress=True, log=lambda line: print(f"  {name}: {line}"))
+        return fit(model, optimizer, train_loader, test_loader, epochs, str(self.out / f"{self.number}_{name}"),
+                   schedule=schedule(optimizer) if schedule else None, progress=True,
+                   log=lambda line: print(f"  {name}: {line}"))
 
     def done(self):
         print(f"=== Lesson {self.number} done in {time.perf_counter() - self.started:.1f} s ===")
