@@ -95,6 +95,9 @@ def test_a_tiny_run_reports_every_op_the_step_and_its_memory(tmp_path, device):
     step = result["step"]
     assert step["images_per_s"]["tinyalex"] == pytest.approx(2e3 / step["ms"]["tinyalex"])
     assert step["flops"] == sum(r["flops"] for r in result["ops"])  # a step's GEMMs are its ops' GEMMs
+    kinds = result["breakdown"]["tinyalex"]
+    assert set(kinds) == {"conv", "lrn", "pool", "fc", "softmax-CE", "other"}
+    assert sum(kinds.values()) == pytest.approx(step["ms"]["tinyalex"])
     if result["memory"] is not None:
         assert result["memory"]["tinyalex"] > 0
 

@@ -326,8 +326,20 @@ def bench_ops(tape, device, torch, warmup, repeat):
         flops = dict(zip(("forward", "backward"), gemm_flops(fn, inputs, outputs)))
         for phase, short in (("forward", "fwd"), ("backward", "bwd")):
             rows.append(row(f"{name} {short}", {k: v[phase] for k, v in medians.items()}, flops[phase],
-                            shape=inputs[0].shape))
+                            shape=inputs[0].shape, kind=LINES[fn.label]))
     return rows
+
+
+def breakdown(ops, step):
+    """Where a step's time goes, per framework: ms per kind of op (forward + backward, timed alone)
+    and "other", the rest of the step (ReLU, dropout, reshapes, the update, the graph walk)."""
+    shares = {}
+    for framework, total in step["ms"].items():
+        kinds = collections.Counter()
+        for r in ops:
+            kinds[r["kind"]] += r["ms"][framework]
+        shares[framework] = {**kinds, "other": total - sum(kinds.values())}
+    return shares
 
 
 def bench_step(net, opt, images, labels, flops, twin, device, torch, warmup, repeat):
@@ -345,9 +357,9 @@ def step_flops(tape):
     return sum(sum(gemm_flops(fn, inputs, outputs)) for fn, inputs, outputs in tape.entries)
 
 
-def row(name, ms, flops, shape=()):
+def row(name, ms, flops, shape=(), kind=None):
     """One line of the report: median ms per framework, FLOPs, GFLOP/s and the speed ratio."""
-    r = {"name": name, "shape": "x".join(map(str, shape)), "flops": flops, "ms": ms,
+    r = {"name": name, "kind": kind, "shape": "x".join(map(str, shape)), "flops": flops, "ms": ms,
          "gflops": {k: flops / v / 1e6 for k, v in ms.items()}}
     if "torch" in ms:
         r["speed_ratio"] = ms["torch"] / ms["tinyalex"]
@@ -485,6 +497,10 @@ def print_report(result, out=sys.stdout):
         print(cells, file=out)
     if "step" in result:
         print("images/s: " + ", ".join(f"{k} {v:.1f}" for k, v in result["step"]["images_per_s"].items()), file=out)
+    for framework, kinds in result.get("breakdown", {}).items():
+        total = result["step"]["ms"][framework]
+        print(f"{framework} step by kind: " + ", ".join(f"{k} {100 * ms / total:.0f}%" for k, ms in kinds.items()),
+              file=out)
     if result.get("memory"):
         print("memory a step adds (MiB): " + ", ".join(f"{k} {v / 2**20:.0f}" for k, v in result["memory"].items()),
               file=out)
@@ -549,6 +565,8 @@ def run(args):
     if not args.ops_only:
         result["step"] = bench_step(net, opt, images, labels, flops, twin, device, torch, args.warmup, args.repeat)
         result["memory"] = bench_memory(args.model, batch, device, list(result["step"]["ms"]), threads)
+    if "ops" in result and "step" in result:
+        result["breakdown"] = breakdown(result["ops"], result["step"])
     return result
 
 
