@@ -25,7 +25,7 @@ def same_device(op, *tensors):
 
 def pair(op, name, value):
     """``k`` or ``(kh, kw)`` -> ``(kh, kw)`` of ints; negative values are refused."""
-    v = (value, value) if isinstance(value, int) else tuple(value)
+    v = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else ()
     if len(v) != 2 or not all(isinstance(i, int) for i in v):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if min(v) < 0:
