@@ -62,11 +62,18 @@ loss = (h * h).sum()           # L = h^2, so dL/dh = 2h
 loss.backward()
 
 
-def show_graph(t, depth=0):
+def show_graph(t, depth=0, seen=None):
     """Print the recorded graph: each node is the Function that made a tensor, then its inputs."""
-    print("  " * depth + (repr(t.creator) if t.creator else f"leaf {t.shape}" + (" (requires grad)" if t.requires_grad else "")))
-    for parent in (t.creator.inputs if t.creator else ()):
-        show_graph(parent, depth + 1)
+    seen = set() if seen is None else seen
+    if t.creator is None:
+        print("  " * depth + f"leaf {t.shape}" + (" (requires grad)" if t.requires_grad else ""))
+    elif id(t.creator) in seen:  # h * h: both inputs are the same node
+        print("  " * depth + f"{t.creator!r} (the same node as above)")
+    else:
+        seen.add(id(t.creator))
+        print("  " * depth + repr(t.creator))
+        for parent in t.creator.inputs:
+            show_graph(parent, depth + 1, seen)
 
 
 show_graph(loss)
@@ -100,14 +107,19 @@ print(t.table())
 print(f"loss {loss.item():.4f}; a network that guesses all classes alike scores ln({model_classes}) = {np.log(model_classes):.4f}")
 
 # %% [markdown]
-# The figure shows where the time of one step goes, op by op, forward against backward: the
-# convolutions dominate both, and backward costs about twice the forward (two products per layer: one
-# for the input's gradient, one for the weights').
+# Where does the time of one step go? It depends on the batch. A convolution's work grows with the
+# number of images; a fully connected layer's backward pass must write a gradient for every one of its
+# weights (58.6 million of them in the paper's net) whether the batch holds one image or 128. With one
+# or two images, as here, the fully connected layers weigh far more than in training with batches of 128.
 
 # %%
 seconds = {}
 for r in t.records:
     seconds.setdefault(r.name, {"forward": 0.0, "backward": 0.0})[r.phase] += r.seconds
+total = sum(v["forward"] + v["backward"] for v in seconds.values())
+for name in ("Conv2d", "Linear"):
+    print(f"{name}: {sum(seconds[name].values()) / total:.0%} of the step "
+          f"(forward {1e3 * seconds[name]['forward']:.0f} ms, backward {1e3 * seconds[name]['backward']:.0f} ms)")
 names = sorted(seconds, key=lambda k: -(seconds[k]["forward"] + seconds[k]["backward"]))
 fig, ax = common.plt.subplots(figsize=(9, 4.5))
 pos = np.arange(len(names))

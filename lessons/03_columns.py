@@ -23,6 +23,7 @@
 # builds the paper's two columns as real sub-modules, `model.columns[0]` and `model.columns[1]`.
 
 # %%
+import functools
 import time
 
 import numpy as np
@@ -31,6 +32,7 @@ import common
 import tinyalex as ta
 from tinyalex import functional as F
 from tinyalex import models
+from tinyalex.models.alexnet import to_grouped_state
 
 lesson = common.Lesson("03", "two GPUs, two columns", "section 3.2, Figure 2",
                        runs={"quick": ("grouped vs split convolutions, and AlexNet in one and two columns on "
@@ -67,11 +69,9 @@ print(f"weights: grouped {w.size:,} vs a full conv2 256x96x5x5 {256 * 96 * 25:,}
 # eval mode (no dropout) both must compute the same scores and, after backward, the same gradients.
 
 # %%
-from tinyalex.models.alexnet import to_grouped_state  # noqa: E402
-
 devices = ("cpu", "cpu") if lesson.device == "cpu" else (lesson.device, "cpu")
 if lesson.mode == "quick":
-    build, shape, batch = (lambda **kw: models.alexnet_cifar(width=0.25, **kw)), (3, 32, 32), 2
+    build, shape, batch = functools.partial(models.alexnet_cifar, width=0.25), (3, 32, 32), 2
 else:
     build, shape, batch = models.alexnet, (3, 227, 227), 4
 two = build(columns=2, devices=devices)
@@ -130,9 +130,11 @@ print(f"forward+backward, batch {batch} on {lesson.device} (fastest of {repeats}
       f"one column with groups=2 {t1:.3f} s")
 
 # %% [markdown]
-# On one device the two forms do the same arithmetic; the two-column form adds only the copies of the
-# concatenations where the columns meet. On two devices each exchange also moves the data between
-# them, and each column's work runs on its own device.
+# On one device the two forms do the same arithmetic, but the two-column form does it in twice as many
+# matrix products of half the size (conv1, conv3 and the fully connected layers too, not only the
+# grouped layers), and copies the maps where the columns meet: smaller products use a CPU less well,
+# so on one device it is the slower form. Its point is the other case: on two devices each column's
+# work runs on its own device at the same time, and only the exchanges above cross between them.
 #
 # The figure: what crosses between the columns, per image, at each crossing.
 

@@ -124,7 +124,10 @@ fig, (left, right) = common.plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"
 pos = np.arange(4)
 left.bar(pos - 0.2, a, 0.4, label="a_i (input)")
 left.bar(pos + 0.2, by_engine, 0.4, label="b_i = F.lrn(a)")
-left.set_xticks(pos, [f"channel {i}" for i in pos])
+for i in pos:
+    left.text(i + 0.2, by_engine[i], f"{by_engine[i]:.3f}", ha="center", va="bottom", fontsize=8)
+left.set_xticks(pos, [f"i={i}" for i in pos])
+left.set_xlabel("channel")
 left.set(ylabel="activity at one pixel", title="worked example: n=5, k=1, alpha=1, beta=0.75")
 left.legend()
 for name, style in (("no_lrn", "--"), ("lrn", "-")):
