@@ -104,10 +104,11 @@ n_train, n_test = lesson.pick(quick=(128, 64), default=(2000, 500))
 epochs = lesson.pick(quick=2, default=10, data=30)
 lr = 0.01  # the paper's initial learning rate (section 5)
 train_set, test_set = lesson.datasets(n_train, n_test)
-history = {}
+history, nets = {}, {}
 for name, use_lrn in (("no_lrn", False), ("lrn", True)):
     ta.manual_seed(lesson.args.seed)
-    history[name] = lesson.train(common.four_layer_cnn(lrn=use_lrn), train_set, test_set, epochs, lr, name)
+    nets[name] = common.four_layer_cnn(lrn=use_lrn)
+    history[name] = lesson.train(nets[name], train_set, test_set, epochs, lr, name)
 final = {name: h[-1]["val_top1_error"] for name, h in history.items()}
 best = {name: min(r["val_top1_error"] for r in h) for name, h in history.items()}
 print(common.table([(name, f"{final[name]:.1%}", f"{best[name]:.1%}") for name in history],
@@ -116,6 +117,29 @@ print(f"LRN changes the final test error by {100 * (final['lrn'] - final['no_lrn
       "(paper, CIFAR-10: 13% -> 11%, i.e. -2 points)")
 
 # %% [markdown]
+# How hard did LRN press in the trained network? The divisor (k + alpha * sum a_j^2)^beta of every
+# active unit of layer 1 (conv -> ReLU), over 256 test images prepared as in training (minus the
+# training set's mean image):
+
+# %%
+pixels = (test_set.images_labels()[0][:256] - train_set.images_labels()[0].mean(axis=0)) / 255.0
+with ta.no_grad():
+    layer1 = nets["lrn"][1](nets["lrn"][0](ta.tensor(pixels.transpose(0, 3, 1, 2), dtype="float32",
+                                                     device=lesson.device)))
+    active = layer1.numpy() > 0
+    divisor = layer1.numpy()[active] / F.lrn(layer1).numpy()[active]
+print("LRN divisor in layer 1, percentiles 1/50/99/max:",
+      " / ".join(f"{v:.4f}" for v in np.percentile(divisor, [1, 50, 99, 100])),
+      f"(2^0.75 = {2 ** 0.75:.3f}: a constant scale, the paper's k alone)")
+
+# %% [markdown]
+# With pixels on [0, 1] the divisor is, to three decimals, the constant 2^0.75 everywhere: at this
+# scale the paper's LRN is a fixed rescaling by 1/1.68, not a competition between kernels, and
+# whatever the ablation shows comes from that rescaling and from run-to-run noise. The paper fed
+# pixels on [0, 255], where activities are about 255 times larger and alpha * sum a_j^2 does reach
+# k. An exercise: rerun the ablation with alpha multiplied by 255^2, which divides [0, 1] activities
+# exactly as the paper's alpha divides activities 255 times larger.
+#
 # The figure: left, the worked example (activity before and after LRN); right, the test error of the
 # ablation, epoch by epoch.
 

@@ -102,7 +102,7 @@ class Lesson:
         return path
 
     def train(self, model, train_set, test_set, epochs, lr, name, batch_size=128, transform=None, test_transform=None,
-              schedule=None):
+              schedule=None, weight_decay=5e-4):
         """Train ``model`` with the paper's SGD (momentum 0.9, weight decay 5e-4) via ``tinyalex.train.fit``.
 
         Every image first loses the training set's mean image, the paper's only preprocessing
@@ -113,20 +113,25 @@ class Lesson:
         fit's per-epoch records: "train_top1_error" (measured while the epoch trains, as in the
         paper's Figure 1), "val_top1_error" (here: the test set), losses, lr, seconds.
         """
-        from tinyalex import data, optim
-        from tinyalex.data import transforms as T
+        from tinyalex import optim
         from tinyalex.train import fit
         model.to(self.device)
-        mean = T.MeanSubtract.fit(train_set.images_labels()[0])
-        train_loader = data.DataLoader(train_set, batch_size, shuffle=True, seed=self.args.seed, device=self.device,
-                                       transform=T.Compose([mean, transform or T.ToFloat()]))
-        test_loader = data.DataLoader(test_set, 500, device=self.device,
-                                      transform=T.Compose([mean, test_transform or T.ToFloat()]))
-        optimizer = optim.SGD(model.parameters(), lr)
+        train_loader = self.loader(train_set, train_set, transform, batch_size, shuffle=True, seed=self.args.seed)
+        test_loader = self.loader(test_set, train_set, test_transform)
+        optimizer = optim.SGD(model.parameters(), lr, weight_decay=weight_decay)
         print(f"--- training {name}: {len(train_set):,} images, {epochs} epochs, lr {lr}")
         return fit(model, optimizer, train_loader, test_loader, epochs, str(self.out / f"{self.number}_{name}"),
                    schedule=schedule(optimizer) if schedule else None, progress=True,
                    log=lambda line: print(f"  {name}: {line}"))
+
+    def loader(self, dataset, train_set, transform=None, batch_size=500, **options):
+        """A DataLoader over ``dataset`` on this lesson's device that prepares images as ``train`` does:
+        minus ``train_set``'s mean image, then ``transform`` (default ``ToFloat()``)."""
+        from tinyalex import data
+        from tinyalex.data import transforms as T
+        mean = T.MeanSubtract.fit(train_set.images_labels()[0])
+        return data.DataLoader(dataset, batch_size, device=self.device,
+                               transform=T.Compose([mean, transform or T.ToFloat()]), **options)
 
     def done(self):
         print(f"=== Lesson {self.number} done in {time.perf_counter() - self.started:.1f} s ===")
@@ -140,6 +145,16 @@ def table(rows, header):
     lines = ["  ".join(c.rjust(w) if j else c.ljust(w) for j, (c, w) in enumerate(zip(r, widths))) for r in cells]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
+
+
+def run_layers(model, x, start=None, stop=None):
+    """``x`` through the layers of the Sequential ``model`` from the one named ``start`` to ``stop``
+    (both included; None: the first / the last), e.g. the features of a hidden layer."""
+    names = model.names()
+    first, last = names.index(start) if start else 0, names.index(stop) + 1 if stop else len(names)
+    for layer in list(model)[first:last]:
+        x = layer(x)
+    return x
 
 
 def four_layer_cnn(activation="relu", lrn=False, pool=(3, 2), num_classes=10):
