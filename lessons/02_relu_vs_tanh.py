@@ -64,11 +64,11 @@ lr = 0.01  # the paper's initial learning rate (section 5)
 train_set, test_set = lesson.datasets(n_train, n_test)
 targets = (0.5, 0.25)
 
-history = {}
+history, nets = {}, {}
 for name in ("relu", "tanh"):
     ta.manual_seed(lesson.args.seed)  # the same initial weights for both
-    history[name] = lesson.train(common.four_layer_cnn(activation=name), train_set, test_set, epochs, lr, name,
-                                  weight_decay=0.0)
+    nets[name] = common.four_layer_cnn(activation=name)
+    history[name] = lesson.train(nets[name], train_set, test_set, epochs, lr, name, weight_decay=0.0)
 
 
 def epochs_to(errors, target):
@@ -94,6 +94,22 @@ for t in targets:
 print(common.table(rows, ("training error", "epochs, ReLU", "epochs, tanh", "tanh / ReLU (paper, at 25%: ~6x)")))
 for k in errors:
     print(f"{k}: final training error {errors[k][-1]:.1%}, test error {history[k][-1]['val_top1_error']:.1%}")
+
+# %% [markdown]
+# Did the tanh units saturate? After training, we feed 256 test images (minus the training set's mean
+# image, as in training) through the tanh network and look at the input x of every tanh unit: where
+# |x| > 2 its slope is below 0.071.
+
+# %%
+x = ta.tensor(((test_set.images_labels()[0][:256] - train_set.images_labels()[0].mean(axis=0)) / 255.0)
+              .transpose(0, 3, 1, 2), dtype="float32", device=lesson.device)
+with ta.no_grad():
+    convs = 0
+    for layer in nets["tanh"]:
+        convs += isinstance(layer, ta.nn.Conv2d)
+        if isinstance(layer, ta.nn.Tanh):
+            print(f"tanh after conv{convs}: {np.mean(np.abs(x.numpy()) > 2):.1%} of its inputs have |x| > 2 (saturated)")
+        x = layer(x)
 
 # %% [markdown]
 # The paper's Figure 1, redrawn from our runs: training error per epoch, ReLU solid, tanh dashed,
