@@ -9,7 +9,9 @@ A lesson starts with::
 
 which reads the command line, says what will run and how long it takes, and gives the lesson
 ``lesson.mode`` ("quick", "default" or "data"), ``lesson.device``, ``lesson.pick(quick=..., ...)``,
-``lesson.datasets(...)``, ``lesson.progress(...)`` and ``lesson.save(fig, name)``.
+``lesson.datasets(...)``, ``lesson.train(...)``, ``lesson.progress(...)``, ``lesson.save(fig, name)``
+and ``lesson.done()``. ``table`` prints results; ``four_layer_cnn`` is the small network of the
+paper's CIFAR-10 experiments (lessons 02, 04, 05).
 
 Options (every lesson):
 
@@ -37,7 +39,6 @@ import tinyalex as ta  # noqa: E402
 from tinyalex.checkpoint import atomic_write  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
-MODES = ("quick", "default", "data")
 
 
 def parse_options(argv=None):
@@ -155,6 +156,18 @@ def run_layers(model, x, start=None, stop=None):
     for layer in list(model)[first:last]:
         x = layer(x)
     return x
+
+
+def predict(model, loader):
+    """(softmax outputs, labels) of ``model`` in eval mode over every batch of ``loader``, as NumPy arrays."""
+    from tinyalex import functional as F
+    model.eval()
+    probs, labels = [], []
+    with ta.no_grad():
+        for images, y in loader:
+            probs.append(F.softmax(model(images)).numpy())
+            labels.append(y.numpy())
+    return np.concatenate(probs), np.concatenate(labels)
 
 
 def four_layer_cnn(activation="relu", lrn=False, pool=(3, 2), num_classes=10):
