@@ -78,7 +78,7 @@ def download_cifar10(root=None, url=URL, md5=MD5, sha256=SHA256):
 
 
 class CIFAR10(InMemory):
-    """The CIFAR-10 data set (Krizhevsky 2009), the small-image benchmark that AlexNet's introduction (section 1) cites.
+    """The CIFAR-10 data set (Krizhevsky 2009), a small-image benchmark cited in AlexNet's section 1.
 
     ``CIFAR10(root=None, train=True, download=False)`` reads ``root/cifar-10-batches-py`` (root
     defaults to ``$TINYALEX_DATA`` or ``~/.cache/tinyalex``); ``download=True`` fetches the official
