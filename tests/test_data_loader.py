@@ -104,7 +104,8 @@ def test_a_transform_that_does_not_end_in_float_chw_is_named(shapes):
         next(iter(DataLoader(shapes, 4, transform=T.RandomFlip(), workers=0)))
 
 
-@pytest.mark.parametrize("kwargs, message", [({"batch_size": 0}, "batch_size"), ({"batch_size": 2, "workers": -1}, "workers")])
+@pytest.mark.parametrize("kwargs, message", [({"batch_size": 0}, "batch_size"),
+                                             ({"batch_size": 2, "workers": -1}, "workers")])
 def test_bad_arguments(shapes, kwargs, message):
     with pytest.raises(ValueError, match=message):
         DataLoader(shapes, **kwargs)

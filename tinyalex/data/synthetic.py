@@ -56,7 +56,8 @@ def _draw_parameters(rng, n, S):
         "centre": rng.uniform(0.3 * S, 0.7 * S, (n, 2)), "radius": rng.uniform(0.2 * S, 0.34 * S, n),
         "angle": rng.uniform(0, 2 * np.pi, n), "period": rng.uniform(0.08 * S, 0.15 * S, n),
         "clutter": rng.uniform(0, S, (n, 3, 4)), "clutter_width": rng.integers(1, 4, (n, 3)),
-        "clutter_colour": rng.uniform(0, 255, (n, 3)), "noise": rng.normal(0, 6, (n, S // 2, S // 2, 3)).astype(np.float32),
+        "clutter_colour": rng.uniform(0, 255, (n, 3)),
+        "noise": rng.normal(0, 6, (n, S // 2, S // 2, 3)).astype(np.float32),
     }
 
 
