@@ -25,7 +25,7 @@ from . import functional as F
 # Sizes of the runs that need no --data (the embedded synthetic shapes, on the CPU of a small machine)
 PRESETS = {
     "quick": {"n_train": 64, "n_test": 32, "epochs": 1, "batch_size": 32, "width": 0.0625},
-    "default": {"n_train": 3000, "n_test": 1000, "epochs": 4, "batch_size": 64, "width": 0.25},
+    "default": {"n_train": 2000, "n_test": 500, "epochs": 6, "batch_size": 32, "width": 0.125},
     "data": {"epochs": 30, "batch_size": 128, "width": 1.0},
 }
 AUGMENTS = ("crop", "flip", "pca")
