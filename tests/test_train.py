@@ -19,7 +19,8 @@ class Loader:
         self.epoch = epoch
 
     def __iter__(self):
-        order = np.random.default_rng([7, self.epoch]).permutation(len(self.y)) if self.shuffle else np.arange(len(self.y))
+        n = len(self.y)
+        order = np.random.default_rng([7, self.epoch]).permutation(n) if self.shuffle else np.arange(n)
         for i in range(0, len(order), self.batch_size):
             j = order[i:i + self.batch_size]
             yield ta.tensor(self.x[j]), ta.tensor(self.y[j])

@@ -38,8 +38,8 @@ def _check_finite(losses, epoch, first_step):
     values = backend.to_numpy(backend.xp(losses[0]).stack(losses))
     for i, value in enumerate(values.tolist()):
         if not math.isfinite(value):
-            raise NonFiniteLoss(f"training stopped: the loss became {value} at epoch {epoch + 1}, step {first_step + i + 1}; "
-                                "lower the learning rate (--lr)")
+            raise NonFiniteLoss(f"training stopped: the loss became {value} at epoch {epoch + 1}, "
+                                f"step {first_step + i + 1}; lower the learning rate (--lr)")
 
 
 def train_epoch(model, loader, optimizer, epoch=0, sync_every=20, progress=False):
@@ -148,7 +148,8 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
         val = evaluate(model, val_loader, progress=progress)
         record = {"epoch": epoch + 1, "train_loss": train["loss"], "train_top1_error": train["top1"],
                   "val_loss": val["loss"], "val_top1_error": val["top1"], "val_top5_error": val["top5"],
-                  "lr": getattr(optimizer, "lr", None), "images_per_s": train["images_per_s"], "seconds": time.perf_counter() - tic}
+                  "lr": getattr(optimizer, "lr", None), "images_per_s": train["images_per_s"],
+                  "seconds": time.perf_counter() - tic}
         if schedule is not None:
             schedule.step(val["top1"])
         history.append(record)
