@@ -4,6 +4,7 @@ import pytest
 
 import tinyalex as ta
 from tinyalex import functional as F
+from tinyalex.functional import conv
 from tinyalex.functional.reference import conv2d_backward_reference, conv2d_reference
 
 # (x shape, weight shape, stride, padding, groups): overlap, padding, groups, odd and rectangular sizes
@@ -57,6 +58,20 @@ def _tensors(rng, x_shape, w_shape, dtype="float64"):
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups", CASES)
 def test_conv2d_forward_and_backward_match_the_loop_reference(rng, x_shape, w_shape, stride, padding, groups):
+    _check_against_reference(rng, x_shape, w_shape, stride, padding, groups)
+
+
+@pytest.mark.parametrize("images_per_chunk", [1, 2])
+def test_conv2d_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatch, images_per_chunk):
+    """On the CPU the columns are built a few images at a time (conv.CPU_CHUNK_BYTES): chunks of 1 and
+    of 2 images (the last one smaller), with groups and overlap, give the whole-batch results."""
+    (N, C, H, W), (O, Cg, KH, KW), stride, padding = (5, 4, 8, 9), (6, 2, 3, 2), 2, 1
+    OH, OW = F.conv_outsize(H, KH, stride, padding), F.conv_outsize(W, KW, stride, padding)
+    monkeypatch.setattr(conv, "CPU_CHUNK_BYTES", images_per_chunk * C * KH * KW * OH * OW * 8)
+    _check_against_reference(rng, (N, C, H, W), (O, Cg, KH, KW), stride, padding, 2)
+
+
+def _check_against_reference(rng, x_shape, w_shape, stride, padding, groups):
     x, w, b = _tensors(rng, x_shape, w_shape)
     y = F.conv2d(x, w, b, stride, padding, groups)
     np.testing.assert_allclose(y.numpy(), conv2d_reference(x.data, w.data, b.data, stride, padding, groups),
