@@ -51,6 +51,8 @@ def test_interleaved_rounds_alternate_drop_the_warmup_and_take_medians():
     rounds = {name: (lambda name=name: calls.append(name) or {"step": next(times)}) for name in ("a", "b")}
     assert bench.interleaved(rounds, warmup=1, repeat=3) == {"a": {"step": 2.0}, "b": {"step": 6.0}}
     assert calls == ["a", "b"] * 4
+    times = iter([100.0, 100.0, 1.0, 5.0, 3.0, 7.0, 2.0, 6.0])
+    assert bench.interleaved(rounds, warmup=1, repeat=3, summary=min) == {"a": {"step": 1.0}, "b": {"step": 5.0}}
 
 
 def test_dropout_p_is_read_back_from_the_scaled_mask():
