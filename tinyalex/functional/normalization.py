@@ -27,16 +27,28 @@ class LRN(Function):
         self.n, self.k, self.alpha, self.beta = n, k, alpha, beta
 
     def forward(self, a):
-        s = self.k + self.alpha * channel_window_sum(a * a, self.n // 2)
-        s_pow = s ** -self.beta
+        xp = backend.xp(a)
+        q = a * a
+        s = channel_window_sum(q, self.n // 2)
+        s *= self.alpha
+        s += self.k
+        # in place, and q's buffer reused for s^-beta: 3 arrays of a's size allocated instead of 6
+        s_pow = xp.power(s, -self.beta, out=q)
         self.save_for_backward(a=a, s=s, s_pow=s_pow)
         return a * s_pow
 
     def backward(self, gy):
-        a, s, s_pow = self.saved.a, self.saved.s, self.saved.s_pow
+        xp, (a, s, s_pow) = backend.xp(gy), (self.saved.a, self.saved.s, self.saved.s_pow)
+        t = a * s_pow
+        t *= gy
+        t /= s                          # gy_j a_j s_j^(-beta-1)
         # the window is symmetric, so the j whose window holds i are the channels in i's own window
-        cross = channel_window_sum(gy * a * s_pow / s, self.n // 2)
-        return (gy * s_pow - (2 * self.alpha * self.beta) * a * cross,)
+        cross = channel_window_sum(t, self.n // 2)
+        cross *= a
+        cross *= 2 * self.alpha * self.beta
+        gx = xp.multiply(gy, s_pow, out=t)  # t is spent: its buffer takes gx (2 allocations, not 8)
+        gx -= cross
+        return (gx,)
 
 
 def lrn(x, n=5, k=2.0, alpha=1e-4, beta=0.75):
