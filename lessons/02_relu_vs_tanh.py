@@ -117,7 +117,7 @@ with ta.no_grad():
 # the default run shows (lessons/README.md): in a small network trained from He-initialised weights
 # on mean-subtracted pixels in [0, 1], few tanh units saturate, and with one learning rate for both
 # tanh was not the slower one. The paper's larger claim is about its own setting: CIFAR-10, pixels
-# on [0, 255], weights drawn from N(0, 0.01), and each network at its own best learning rate.
+# on [0, 255], its own initialisation, and each network at its own best learning rate.
 #
 # The paper's Figure 1, redrawn from our runs: training error per epoch, ReLU solid, tanh dashed,
 # and the slopes that explain it.
