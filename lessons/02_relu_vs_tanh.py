@@ -27,7 +27,7 @@ from tinyalex import functional as F
 lesson = common.Lesson("02", "ReLU vs tanh", "section 3.1, Figure 1",
                        runs={"quick": ("two tiny training runs (128 images, 2 epochs each)", "10 s"),
                              "default": ("the four-layer CNN with ReLU and with tanh, 2,000 synthetic images, "
-                                         "12 epochs each", "8 min on an idle 2-core CPU"),
+                                         "12 epochs each", "3 min on an idle CPU"),
                              "data": ("the same on the CIFAR-10 training set, 30 epochs each",
                                       "2 h on the CPU, minutes on a GPU")})
 

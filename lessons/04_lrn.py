@@ -30,7 +30,7 @@ from tinyalex.functional.reference import lrn_reference
 lesson = common.Lesson("04", "local response normalisation", "section 3.3",
                        runs={"quick": ("the worked example and a tiny ablation (128 images, 2 epochs)", "10 s"),
                              "default": ("the worked example and the four-layer CNN with and without LRN, "
-                                         "2,000 synthetic images, 10 epochs each", "6 min on an idle 2-core CPU"),
+                                         "2,000 synthetic images, 10 epochs each", "3 min on an idle CPU"),
                              "data": ("the ablation on CIFAR-10, 30 epochs each", "2.5 h on the CPU, minutes on a GPU")})
 
 # %% [markdown]

@@ -31,7 +31,7 @@ from tinyalex.functional.reference import max_pool2d_reference
 lesson = common.Lesson("05", "overlapping pooling", "section 3.4",
                        runs={"quick": ("the 4x4 and 5x5 examples and a tiny ablation (128 images, 2 epochs)", "10 s"),
                              "default": ("the examples and the four-layer CNN with 3x3/2 vs 2x2/2 pooling, "
-                                         "2,000 synthetic images, 10 epochs each", "6 min on an idle 2-core CPU"),
+                                         "2,000 synthetic images, 10 epochs each", "3 min on an idle CPU"),
                              "data": ("the ablation on CIFAR-10, 30 epochs each", "2 h on the CPU, minutes on a GPU")})
 
 # %% [markdown]
