@@ -71,12 +71,25 @@ def im2col(x, KH, KW, SH, SW, PH, PW):
     N, C, H, W = x.shape
     OH, OW = conv_outsize(H, KH, SH, PH, "im2col"), conv_outsize(W, KW, SW, PW, "im2col")
     xp = backend.xp(x)
-    # a contiguous (C, N, H, W) copy: each slice below then copies in the order col is laid out in,
-    # which makes the loop twice as fast as slicing a transposed view
-    x = pad2d(swap_nc(x), PH, PW)
+    x = padded_channels_first(x, PH, PW)
     with backend.on_device(backend.device_of(x)):
         col = xp.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
     return fill_columns(col, x, SH, SW).reshape(C * KH * KW, N * OH * OW)
+
+
+def padded_channels_first(x, PH, PW):
+    """(N, C, H, W) -> a contiguous, zero-padded (C, N, H + 2PH, W + 2PW) copy, in one pass.
+
+    In this layout each window slice of im2col copies in the order the columns are laid out in,
+    which makes the copy loop twice as fast as slicing a transposed view.
+    """
+    if PH == 0 and PW == 0:
+        return swap_nc(x)
+    N, C, H, W = x.shape
+    with backend.on_device(backend.device_of(x)):
+        xc = backend.xp(x).zeros((C, N, H + 2 * PH, W + 2 * PW), x.dtype)
+    xc[:, :, PH:PH + H, PW:PW + W] = x.swapaxes(0, 1)  # transposed and padded at once: one copy, not two
+    return xc
 
 
 def fill_columns(col, xc, SH, SW):
@@ -137,7 +150,7 @@ class Conv2d(Function):
         (SH, SW), (PH, PW) = self.stride, self.padding
         OH, OW = conv_outsize(H, KH, SH, PH), conv_outsize(W, KW, SW, PW)
         xp = backend.xp(x)
-        xc = pad2d(swap_nc(x), PH, PW)  # (C, N, H, W): each window slice then copies in col's order
+        xc = padded_channels_first(x, PH, PW)
         y = xp.empty((O, N, OH, OW), x.dtype)
         for n, col in self.columns(xc, KH, KW, OH, OW):
             # one GEMM per group (a batched matmul): (G, O/G, Cg*KH*KW) @ (G, Cg*KH*KW, n*OH*OW),
