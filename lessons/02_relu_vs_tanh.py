@@ -132,7 +132,7 @@ for k, style in (("relu", "-"), ("tanh", "--")):
 for t in targets:
     left.axhline(100 * t, color="grey", lw=0.8, ls=":")
 left.set(xlabel="epochs", ylabel="training error rate (%)", ylim=(0, 95),
-         title=f"four-layer CNN, {len(train_set):,} {'CIFAR-10' if lesson.mode == 'data' else 'synthetic'} images")
+         title=f"four-layer CNN, {len(train_set):,} {lesson.data_name} images")
 left.legend()
 for k, style in (("relu", "-"), ("tanh", "--")):
     right.plot(grid, slopes[k], style, label=f"{k}'(x)")

@@ -156,12 +156,6 @@ left.set_xticks(pos, [f"i={i}" for i in pos])
 left.set_xlabel("channel")
 left.set(ylabel="activity at one pixel", title="worked example: n=5, k=1, alpha=1, beta=0.75")
 left.legend()
-for name, style in (("no_lrn", "--"), ("lrn", "-")):
-    e = np.arange(1, len(history[name]) + 1)
-    right.plot(e, [100 * r["val_top1_error"] for r in history[name]], style, marker="o", ms=3,
-               label=f"{'with' if name == 'lrn' else 'without'} LRN: final {final[name]:.1%}")
-right.set(xlabel="epochs", ylabel="test error rate (%)",
-          title=f"four-layer CNN, {len(train_set):,} {'CIFAR-10' if lesson.mode == 'data' else 'synthetic'} images")
-right.legend()
+lesson.plot_errors(right, {"without LRN": history["no_lrn"], "with LRN": history["lrn"]}, "four-layer CNN", train_set)
 lesson.save(fig, "lrn")
 lesson.done()

@@ -122,13 +122,6 @@ for ax, z in zip(axes, (2, 3)):
     ax.set(title=f"{z}x{z} windows, stride 2\n({'no overlap' if z == 2 else 'overlapping'})",
            xlabel="input column", ylabel="input row")
 fig.colorbar(im, ax=axes[:2], shrink=0.8, label="gradient received (windows whose max it is)")
-right = axes[2]
-for (name, h), colour in zip(history.items(), ("C0", "C1")):
-    e = np.arange(1, len(h) + 1)
-    right.plot(e, [100 * r["val_top1_error"] for r in h], "-", color=colour, marker="o", ms=3, label=f"{name}: test")
-    right.plot(e, [100 * r["train_top1_error"] for r in h], ":", color=colour, label=f"{name}: train")
-right.set(xlabel="epochs", ylabel="error rate (%)",
-          title=f"four-layer CNN, {len(train_set):,} {'CIFAR-10' if lesson.mode == 'data' else 'synthetic'} images")
-right.legend(fontsize=8)
+lesson.plot_errors(axes[2], history, "four-layer CNN", train_set, train=True)
 lesson.save(fig, "overlapping_pooling")
 lesson.done()

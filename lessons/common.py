@@ -18,6 +18,7 @@ Options (every lesson):
     --quick          seconds, on the embedded synthetic data, CPU (the test suite runs this)
     (none)           the default: a few minutes on the CPU, on the embedded synthetic data
     --data PATH      a real data set (see ``tinyalex.data.load``), e.g. CIFAR-10; best with --device cuda
+    --small          with --data: the default run's sizes, on a random part of the data set (a CPU run)
     --device DEV     cpu, cuda or cuda:N
     --out DIR        where figures go (default: lessons/out/)
     --seed N         the engine's random seed (default 0)
@@ -46,6 +47,8 @@ def parse_options(argv=None):
     p.add_argument("--quick", action="store_true", help="seconds, embedded synthetic data, CPU (for tests)")
     p.add_argument("--data", help="a data set for tinyalex.data.load: 'cifar10', a CIFAR-10 folder, "
                                   "or an image folder with train/ and test/")
+    p.add_argument("--small", action="store_true",
+                   help="with --data: the default run's sizes on a random part of the data set (fits a CPU)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--out", default=str(HERE / "out"), help="folder for figures (default lessons/out)")
     p.add_argument("--seed", type=int, default=0, help="the engine's random seed (default 0)")
@@ -53,6 +56,8 @@ def parse_options(argv=None):
     args, _ = p.parse_known_args(sys.argv[1:] if argv is None else argv)
     if args.quick and args.data:
         p.error("--quick runs on the embedded data; leave out --data")
+    if args.small and not args.data:
+        p.error("--small shrinks a --data run; give --data too")
     return args
 
 
@@ -66,7 +71,8 @@ class Lesson:
     def __init__(self, number, title, section, runs, argv=None):
         self.args = parse_options(argv)
         self.number, self.title = number, title
-        self.mode = "quick" if self.args.quick else "data" if self.args.data else "default"
+        self.mode = "quick" if self.args.quick else "data" if self.args.data and not self.args.small else "default"
+        self.data_name = Path(self.args.data).name.split(".")[0] if self.args.data else "synthetic"
         self.device = ta.backend.parse_device(self.args.device)
         self.out = Path(self.args.out)
         self.out.mkdir(parents=True, exist_ok=True)
@@ -86,12 +92,16 @@ class Lesson:
         return tqdm(iterable, desc=desc, total=total, leave=False, disable=None, dynamic_ncols=True)
 
     def datasets(self, n_train, n_test):
-        """(train, test): the embedded synthetic shapes of these sizes, or the whole splits of ``--data``."""
+        """(train, test): the embedded synthetic shapes of these sizes, or ``--data``.
+
+        ``--data`` gives its whole splits, or with ``--small`` a random ``n_train`` / ``n_test`` of them.
+        """
         from tinyalex import data
-        if self.mode == "data":
-            return data.load(self.args.data, train=True), data.load(self.args.data, train=False)
-        return (data.SyntheticShapes(n_train, seed=self.args.seed, train=True),
-                data.SyntheticShapes(n_test, seed=self.args.seed, train=False))
+        if not self.args.data:
+            return (data.SyntheticShapes(n_train, seed=self.args.seed, train=True),
+                    data.SyntheticShapes(n_test, seed=self.args.seed, train=False))
+        splits = data.load(self.args.data, train=True), data.load(self.args.data, train=False)
+        return splits if self.mode == "data" else tuple(subset(d, n, self.args.seed) for d, n in zip(splits, (n_train, n_test)))
 
     def save(self, fig, name):
         """Write ``fig`` as ``<out>/<number>_<name>.png``, atomically as every file tinyalex writes."""
@@ -134,8 +144,32 @@ class Lesson:
         return data.DataLoader(dataset, batch_size, device=self.device,
                                transform=T.Compose([mean, transform or T.ToFloat()]), **options)
 
+    def plot_errors(self, ax, histories, model, train_set, train=False):
+        """Test top-1 error per epoch of each run in ``histories`` ({label: ``train``'s records}) on
+        ``ax``, with ``train=True`` also the training error (dashed, same colour)."""
+        for label, history in histories.items():
+            epochs = [r["epoch"] for r in history]
+            (line,) = ax.plot(epochs, [100 * r["val_top1_error"] for r in history], "-o", ms=3,
+                              label=f"{label}: test (final {history[-1]['val_top1_error']:.1%})")
+            if train:
+                ax.plot(epochs, [100 * r["train_top1_error"] for r in history], "--", color=line.get_color(),
+                        label=f"{label}: train")
+        ax.set(xlabel="epochs", ylabel="top-1 error rate (%)", title=f"{model}, {len(train_set):,} {self.data_name} images")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+
     def done(self):
         print(f"=== Lesson {self.number} done in {time.perf_counter() - self.started:.1f} s ===")
+
+
+def subset(dataset, n, seed):
+    """``n`` images of ``dataset`` drawn at random without replacement, held in memory."""
+    from tinyalex.data.memory import InMemory
+    images, labels = dataset.images_labels()
+    keep = np.sort(np.random.default_rng(seed).choice(len(labels), size=min(n, len(labels)), replace=False))
+    part = InMemory()
+    part.images, part.labels, part.classes = images[keep], labels[keep], dataset.classes
+    return part
 
 
 def table(rows, header):
