@@ -81,6 +81,8 @@ class Lesson:
         what, how_long = runs.get(self.mode, runs["default"])
         print(f"=== Lesson {number}: {title} (paper {section}) ===")
         print(f"This will run {what}, on {self.device} ({self.mode} mode); it takes about {how_long}.")
+        if self.args.small:
+            print(f"--small: the default run's sizes and epochs, on images of {self.data_name} instead")
         print(f"Figures go to {self.out}{os.sep}")
 
     def pick(self, quick, default, data=None):
