@@ -101,8 +101,7 @@ for k in errors:
 # |x| > 2 its slope is below 0.071.
 
 # %%
-x = ta.tensor(((test_set.images_labels()[0][:256] - train_set.images_labels()[0].mean(axis=0)) / 255.0)
-              .transpose(0, 3, 1, 2), dtype="float32", device=lesson.device)
+x, _ = next(iter(lesson.loader(test_set, train_set, batch_size=256)))
 with ta.no_grad():
     convs = 0
     for layer in nets["tanh"]:

@@ -122,10 +122,9 @@ print(f"LRN changes the final test error by {100 * (final['lrn'] - final['no_lrn
 # training set's mean image):
 
 # %%
-pixels = (test_set.images_labels()[0][:256] - train_set.images_labels()[0].mean(axis=0)) / 255.0
+images, _ = next(iter(lesson.loader(test_set, train_set, batch_size=256)))
 with ta.no_grad():
-    layer1 = nets["lrn"][1](nets["lrn"][0](ta.tensor(pixels.transpose(0, 3, 1, 2), dtype="float32",
-                                                     device=lesson.device)))
+    layer1 = nets["lrn"][1](nets["lrn"][0](images))
     active = layer1.numpy() > 0
     divisor = layer1.numpy()[active] / F.lrn(layer1).numpy()[active]
 print("LRN divisor in layer 1, percentiles 1/50/99/max:",
