@@ -114,6 +114,9 @@ class CIFAR10(InMemory):
         self.images = np.ascontiguousarray(np.concatenate(images))
         self.labels = np.concatenate(labels)
         self.classes = [_text(c) for c in load_batch(folder / "batches.meta")["label_names"]]
+        if len(self.labels) and (self.labels.min() < 0 or self.labels.max() >= len(self.classes)):
+            raise ValueError(f"CIFAR10: labels in {folder} run from {self.labels.min()} to {self.labels.max()}, "
+                             f"outside the {len(self.classes)} classes of batches.meta")
         self.train = train
 
     def __repr__(self):
