@@ -31,13 +31,13 @@ import numpy as np
 
 import common
 import tinyalex as ta
-from tinyalex import functional as F, models, nn
+from tinyalex import functional as F, models
 
 lesson = common.Lesson("08", "dropout", "section 4.2",
                        runs={"quick": ("the expectations, the two modes, and a tiny ablation (128 images, 1 epoch)",
                                        "10 s"),
                              "default": ("the expectations, the two modes, and AlexNet-CIFAR (1/8 width) with and "
-                                         "without dropout, 600 synthetic images, 6 epochs each", "5 min"),
+                                         "without dropout, 1,000 synthetic images, 10 epochs each", "5 min"),
                              "data": ("the ablation on CIFAR-10 at full width, 30 epochs each",
                                       "hours on the CPU, minutes on a GPU")})
 
@@ -97,17 +97,14 @@ for training in (False, True):
 # training set and many epochs, so that the network can overfit.
 
 # %%
-n_train, n_test = lesson.pick(quick=(128, 128), default=(600, 1000))
-epochs = lesson.pick(quick=1, default=6, data=30)
+n_train, n_test = lesson.pick(quick=(128, 128), default=(1000, 1000))
+epochs = lesson.pick(quick=1, default=10, data=30)
 batch_size = lesson.pick(quick=32, default=32, data=128)  # small sets: more, smaller steps
 train_set, test_set = lesson.datasets(n_train, n_test)
 history, nets = {}, {}
 for name, p in (("no_dropout", 0.0), ("dropout", 0.5)):
     ta.manual_seed(lesson.args.seed)
-    nets[name] = models.alexnet_cifar(columns=1, width=width)
-    for layer in nets[name].modules():
-        if isinstance(layer, nn.Dropout):
-            layer.p = p
+    nets[name] = common.set_dropout(models.alexnet_cifar(columns=1, width=width), p)
     history[name] = lesson.train(nets[name], train_set, test_set, epochs, 0.01, name, batch_size=batch_size)
 final = {name: h[-1] for name, h in history.items()}
 print(common.table([(name, f"{r['train_top1_error']:.1%}", f"{r['val_top1_error']:.1%}",
@@ -148,15 +145,7 @@ print(f"on {len(labels)} test images: error with x0.5 at test time {(scaled.argm
 
 # %%
 fig, ax = common.plt.subplots(figsize=(8, 4.5))
-for name, colour in (("no_dropout", "tab:red"), ("dropout", "tab:blue")):
-    e = np.arange(1, len(history[name]) + 1)
-    label = "p = 0.5 in fc6, fc7" if name == "dropout" else "no dropout"
-    ax.plot(e, [100 * r["val_top1_error"] for r in history[name]], "-o", ms=3, color=colour, label=f"{label}: test")
-    ax.plot(e, [100 * r["train_top1_error"] for r in history[name]], "--", color=colour, label=f"{label}: train")
-ax.set(xlabel="epochs", ylabel="top-1 error rate (%)",
-       title=f"dropout ablation, AlexNet-CIFAR, {len(train_set):,} "
-             f"{'CIFAR-10' if lesson.mode == 'data' else 'synthetic'} training images")
-ax.grid(alpha=0.3)
-ax.legend()
+lesson.plot_errors(ax, {"no dropout": history["no_dropout"], "p = 0.5 in fc6, fc7": history["dropout"]},
+                   "dropout ablation, AlexNet-CIFAR", train_set, train=True)
 lesson.save(fig, "ablation")
 lesson.done()

@@ -1,0 +1,170 @@
+# %% [markdown]
+# # Lesson 12: VGG, very deep networks of 3x3 convolutions (Simonyan & Zisserman 2014)
+#
+# **The claims.**
+#
+# - **Small filters, stacked** (VGG section 2.3): instead of AlexNet's 11x11 and 5x5 kernels, every
+#   conv is 3x3 at stride 1. Two of them in a row (no pooling between) see a 5x5 patch of their input,
+#   three see 7x7. Three 3x3 layers instead of one 7x7 give three ReLUs instead of one ("the decision
+#   function more discriminative") and fewer weights: with C channels in and out,
+#   3 (3^2 C^2) = **27 C^2** against 7^2 C^2 = **49 C^2**, 81% more for the single layer.
+# - **Depth** (Table 1, Table 3): configurations A (11 weight layers) to E (19) differ only in depth,
+#   have 133 to 144 million parameters (Table 2), and the error falls with depth: top-1 29.6% (A) to
+#   27.0% (D) at a fixed test scale; A-LRN shows LRN does not help.
+# - **Dense evaluation** (section 3.2): at test time the fully connected layers become convolutions
+#   (fc6 a 7x7 conv, fc7 and fc8 1x1), so the net runs on a whole image of any size and gives a map of
+#   class scores, averaged into one vector. **Multi-scale testing** (4.2) runs it on several rescaled
+#   copies Q of the image and averages the posteriors: D goes from 25.6% / 8.1% top-1/top-5 (one
+#   scale, jittered training) to 24.8% / 7.5%.
+#
+# **The equations.** The receptive field of n stacked k x k, stride-1 convs is n (k - 1) + 1 pixels
+# wide: 3, 5, 7 for n = 1, 2, 3 with k = 3. A conv layer with C channels in and out and a k x k
+# kernel holds k^2 C^2 weights.
+#
+# **The code.** `models.vgg(config)` builds Table 1's columns from the strings in
+# `tinyalex.models.vgg.CONFIGS`; `models.vgg_cifar` the same for 32x32 images;
+# `VGG.to_fully_convolutional()` the dense form; `data.transforms.resize_shorter` / `multi_scale` the
+# test scales.
+
+# %%
+import numpy as np
+
+import common
+import tinyalex as ta
+from tinyalex import data, functional as F, models, nn
+from tinyalex.data import transforms as T
+
+lesson = common.Lesson("12", "VGG", "VGG sections 2.3, 3.2, 4 and Tables 1-3",
+                       runs={"quick": ("receptive fields, Table 2's counts, a tiny depth run (64 images) and "
+                                       "dense multi-scale testing", "20 s"),
+                             "default": ("receptive fields, Table 2's counts, VGG-CIFAR A, B and D (1/4 width) "
+                                         "on 1,000 synthetic images, 10 epochs each, and dense multi-scale "
+                                         "testing", "7 min"),
+                             "data": ("the depth experiment on CIFAR-10 at 1/4 width, 20 epochs each",
+                                      "hours on the CPU, under an hour on a GPU")})
+
+# %% [markdown]
+# ## 1. Receptive fields, measured by backpropagation
+#
+# A stack of n 3x3 convs (all weights 1, no padding issues: a 15x15 input) and the gradient of its
+# central output unit with respect to the input: the input pixels with a nonzero gradient are exactly
+# the ones that unit sees.
+
+# %%
+rows = []
+for n in (1, 2, 3):
+    stack = nn.Sequential(*[nn.Conv2d(1, 1, 3, padding=1, bias=False) for _ in range(n)])
+    for conv in stack:
+        nn.init.constant_(conv.weight, 1.0)
+    x = ta.tensor(np.zeros((1, 1, 15, 15)), dtype="float32", requires_grad=True)
+    out = stack(x)
+    F.sum(out[:, :, 7, 7]).backward()
+    seen = np.argwhere(x.grad[0, 0] != 0)
+    side = seen.max(axis=0) - seen.min(axis=0) + 1
+    rows.append((f"{n} x conv3", f"{side[0]}x{side[1]}", f"{n * 2 + 1}x{n * 2 + 1}"))
+    assert side[0] == side[1] == 2 * n + 1
+print(common.table(rows, ("stack", "receptive field (measured)", "n (k - 1) + 1")))
+
+# %% [markdown]
+# ## 2. Weights: 27 C^2 against 49 C^2
+#
+# Counted from the layers themselves (no biases), for the channel widths of VGG's stacks:
+
+# %%
+rows = []
+for C in (64, 128, 256, 512):
+    three = sum(nn.Conv2d(C, C, 3, bias=False).num_parameters() for _ in range(3))
+    seven = nn.Conv2d(C, C, 7, bias=False).num_parameters()
+    assert (three, seven) == (27 * C * C, 49 * C * C)
+    rows.append((C, three, seven, f"{seven / three:.2f}"))
+print(common.table(rows, ("C", "three 3x3 convs", "one 7x7 conv", "ratio")))
+
+# %% [markdown]
+# ## 3. Table 2: parameters of configurations A to E
+#
+# Built at full size (the weights are not drawn, so this costs no time) and counted:
+
+# %%
+paper_millions = {"A": 133, "A-LRN": 133, "B": 133, "C": 134, "D": 138, "E": 144}
+counts = {}
+for config, millions in paper_millions.items():
+    net = models.vgg(config, init=None)
+    counts[config] = net.num_parameters()
+    del net
+depth = {c: models.VGG_CONFIGS[c].count("conv") + 3 for c in counts}
+print(common.table([(c, depth[c], counts[c], f"{counts[c] / 1e6:.1f} M", f"{paper_millions[c]} M") for c in counts],
+                   ("config", "weight layers", "parameters", "millions", "paper (Table 2)")))
+fc = models.vgg("A", init=None).classifier.num_parameters()
+print(f"the three FC layers alone hold {fc:,} of them ({fc / counts['A']:.0%} of A): depth costs few parameters")
+
+# %% [markdown]
+# ## 4. Depth on small data
+#
+# `models.vgg_cifar` (five 2x2 poolings take 32x32 to 1x1; He initialisation, so even the deeper nets
+# train from scratch: the paper had to start B to E from a trained A, `models.vgg.init_from_a`).
+# Configurations A (11 layers), B (13) and D (16), from the same seed on the same batches, with
+# dropout switched off: on a thousand images, with hidden layers of 128 units (512 x width), dropout
+# held every configuration at chance level for the first several hundred steps, longer than a
+# few-minute run (lesson 08 is about dropout; this experiment is about depth).
+
+# %%
+n_train, n_test = lesson.pick(quick=(64, 64), default=(1000, 1000))
+epochs = lesson.pick(quick=1, default=10, data=20)
+batch_size = lesson.pick(quick=32, default=32, data=128)  # small sets: more, smaller steps
+width = lesson.pick(quick=0.0625, default=0.25, data=0.25)
+train_set, test_set = lesson.datasets(n_train, n_test)
+history, nets = {}, {}
+for config in ("A", "B", "D"):
+    ta.manual_seed(lesson.args.seed)
+    nets[config] = common.set_dropout(models.vgg_cifar(config, width=width), 0.0)
+    history[config] = lesson.train(nets[config], train_set, test_set, epochs, 0.01, f"vgg_{config}", batch_size)
+print(common.table([(c, depth[c], nets[c].num_parameters(), f"{h[-1]['train_top1_error']:.1%}",
+                     f"{h[-1]['val_top1_error']:.1%}", f"{min(r['val_top1_error'] for r in h):.1%}")
+                    for c, h in history.items()],
+                   ("config", "weight layers", "parameters", "train error", "final test error", "best test error")))
+
+# %% [markdown]
+# ## 5. Dense evaluation at several scales
+#
+# The trained D turned fully convolutional: on 32x32 images (the training size) its score map is 1x1
+# and it must give exactly the scores of the original net. Then the test images rescaled (bilinear)
+# so their side is Q = 32, 48, 64 (the ratios of VGG's Q = 256, 384, 512 for S = 256..512): the dense
+# net gives a 1x1, 1x1 and 2x2 score map, averaged over its positions; the posteriors of the three
+# scales are then averaged. The larger copies lose the per-pixel mean image of training, so every
+# scale subtracts the mean colour instead.
+
+# %%
+net = nets["D"].eval()
+dense = net.to_fully_convolutional()
+plain = lesson.loader(test_set, train_set)
+images, _ = next(iter(plain))
+with ta.no_grad():
+    gap = np.abs(net(images).numpy() - dense(images).numpy()).max()
+print(f"32x32 test images: max |net - dense net| = {gap:.1e}")
+assert gap < 1e-4
+colour = T.MeanSubtract.fit(train_set.images_labels()[0], per_pixel=False)
+scales, posteriors = (32, 48, 64), {}
+for q in scales:
+    rescale = T.Compose([lambda image, rng, q=q: T.resize_shorter(image, q), colour, T.ToFloat()])
+    loader = data.DataLoader(test_set, 250, device=lesson.device, transform=rescale)
+    posteriors[q], labels = common.predict(dense, loader)
+errors = {f"Q = {q}": (posteriors[q].argmax(1) != labels).mean() for q in scales}
+errors["Q = 32, 48, 64 averaged"] = (sum(posteriors.values()).argmax(1) != labels).mean()
+print(common.table([(name, f"{e:.1%}") for name, e in errors.items()], ("test scales", "top-1 error, dense D")))
+
+# %% [markdown]
+# The figure: left, parameters of A-E (Table 2); middle, test error of A, B, D while training; right,
+# the dense net's error at each test scale and averaged over the scales.
+
+# %%
+fig, (left, middle, right) = common.plt.subplots(1, 3, figsize=(16, 4.5))
+bars = left.bar(list(counts), [v / 1e6 for v in counts.values()], color="tab:grey")
+left.bar_label(bars, fmt="%.1f", fontsize=8)
+left.set(ylabel="parameters (millions)", ylim=(120, 150), title="VGG A-E at 224x224 (Table 2)")
+lesson.plot_errors(middle, {f"{c} ({depth[c]} layers)": h for c, h in history.items()}, "VGG-CIFAR", train_set)
+bars = right.bar(range(len(errors)), [100 * e for e in errors.values()], color=["tab:blue"] * 3 + ["tab:green"])
+right.bar_label(bars, fmt="%.1f", fontsize=8)
+right.set_xticks(range(len(errors)), ["Q=32", "Q=48", "Q=64", "averaged"])
+right.set(ylabel="test top-1 error (%)", title="dense D: single scales vs multi-scale")
+lesson.save(fig, "vgg")
+lesson.done()
