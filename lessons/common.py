@@ -194,6 +194,15 @@ def run_layers(model, x, start=None, stop=None):
     return x
 
 
+def set_dropout(model, p):
+    """Set the drop probability of every ``nn.Dropout`` layer of ``model`` (p = 0 switches dropout off)."""
+    from tinyalex import nn
+    for layer in model.modules():
+        if isinstance(layer, nn.Dropout):
+            layer.p = p
+    return model
+
+
 def predict(model, loader):
     """(softmax outputs, labels) of ``model`` in eval mode over every batch of ``loader``, as NumPy arrays."""
     from tinyalex import functional as F
