@@ -38,15 +38,18 @@ class LRN(Function):
         return a * s_pow
 
     def backward(self, gy):
-        xp, (a, s, s_pow) = backend.xp(gy), (self.saved.a, self.saved.s, self.saved.s_pow)
-        t = a * s_pow
-        t *= gy
-        t /= s                          # gy_j a_j s_j^(-beta-1)
+        a, s, s_pow = self.saved.a, self.saved.s, self.saved.s_pow
+        # s and s_pow are this op's own buffers, read for the last time here: reusing them leaves one
+        # new array (cross) instead of eight, sparing the page faults of fresh activation-sized arrays
+        t = backend.xp(s).divide(s_pow, s, out=s)  # s^(-beta-1)
+        t *= a
+        t *= gy                                    # gy_j a_j s_j^(-beta-1)
         # the window is symmetric, so the j whose window holds i are the channels in i's own window
         cross = channel_window_sum(t, self.n // 2)
         cross *= a
         cross *= 2 * self.alpha * self.beta
-        gx = xp.multiply(gy, s_pow, out=t)  # t is spent: its buffer takes gx (2 allocations, not 8)
+        gx = s_pow
+        gx *= gy
         gx -= cross
         return (gx,)
 
