@@ -80,7 +80,7 @@ one.load_state_dict(to_grouped_state(two.state_dict()))
 one.to(devices[0])
 print("two columns on", two.devices, f"- {two.num_parameters():,} parameters;",
       f"one column: {one.num_parameters():,} parameters")
-table = ta.summary(two, shape)
+ta.summary(two, shape)
 
 images = ta.tensor(rng.random((batch, *shape)), dtype="float32", device=devices[0])
 labels = ta.tensor(rng.integers(0, 10, size=batch), device=devices[0])
@@ -94,7 +94,7 @@ def step(model):
     scores = model(images)
     F.softmax_cross_entropy(scores, labels).backward()
     seconds = time.perf_counter() - start
-    grads = dict((name, p.grad) for name, p in model.named_parameters())
+    grads = {name: p.grad for name, p in model.named_parameters()}
     conv2 = (np.concatenate([ta.backend.to_numpy(grads[f"columns.{k}.conv2.weight"]) for k in (0, 1)])
              if "columns.0.conv2.weight" in grads else ta.backend.to_numpy(grads["conv2.weight"]))
     return scores.numpy(), seconds, conv2
@@ -115,9 +115,9 @@ assert np.allclose(s2, s1, rtol=1e-4, atol=1e-5 * np.abs(s1).max())
 # After a forward pass the two-column model lists its exchanges in `model.transfers`: before conv3,
 # fc6, fc7 and fc8 each column sends its output to the other, and at the end column 1's half of the
 # scores goes to column 0 ("output"). Everywhere else the columns run on their own: that is the point
-# of the design. On the paper's GTX 580s these exchanges went over PCI Express
-# 2.0 (about 8 GB/s each way in theory); the paper notes the GPUs could read and write each other's
-# memory directly, without going through the host.
+# of the design. On the paper's GTX 580s these exchanges went over PCI Express 2.0 (about 8 GB/s each
+# way in theory); the paper notes that the GPUs could read and write each other's memory directly,
+# without going through the host's memory.
 
 # %%
 per_image = {}
