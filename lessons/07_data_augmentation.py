@@ -55,7 +55,8 @@ rng = ta.backend.default_generator.for_device("cpu")
 
 # %%
 crop_flip = T.Compose([T.RandomCrop(CROP), T.RandomFlip()])
-image = train_set.images[0]
+train_images = train_set.images_labels()[0]
+image = train_images[0]
 views = crop_flip.batch(np.repeat(image[None], 8, axis=0), rng)
 print(f"one image {image.shape} -> {len(views)} random views {views.shape[1:]}; "
       f"distinct views: {(32 - CROP + 1) ** 2 * 2} here, 2048 in the paper")
@@ -68,7 +69,7 @@ print(f"one image {image.shape} -> {len(views)} random views {views.shape[1:]}; 
 # brightness. The synthetic images draw colours uniformly, so their three eigenvalues are close.
 
 # %%
-lighting = T.PCALighting.fit(train_set.images)
+lighting = T.PCALighting.fit(train_images)
 imagenet = T.PCALighting.imagenet()
 for name, pca in (("this training set", lighting), ("ImageNet (the usual values)", imagenet)):
     print(f"{name}: eigenvalues {np.round(pca.eigvals, 4)}, first eigenvector {np.round(pca.eigvecs[:, 0], 3)}")

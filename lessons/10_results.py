@@ -95,9 +95,9 @@ colour_share = ((w - grey) ** 2).sum(axis=(1, 2, 3)) / (w ** 2).sum(axis=(1, 2, 
 half = len(w) // 2
 print(f"{len(w)} kernels {w.shape[1:]}: colour share column 1 {colour_share[:half].mean():.2f}, "
       f"column 2 {colour_share[half:].mean():.2f} (random kernels: {2 / 3:.2f})")
-path = viz.kernel_grid(w, lesson.out / "10_kernels.png", per_row=max(8, half),
-                       title=f"conv1: {len(w)} kernels {w.shape[2]}x{w.shape[3]}x3 (rows: column 1, column 2)")
-print(f"figure: {path}")
+per_row = half if half <= 16 else 16  # rows of one column only: column 1 above, column 2 below
+path = viz.kernel_grid(w, lesson.out / "10_kernels.png", per_row=per_row, title=f"conv1, {len(w)} kernels")
+print(f"figure: {path} (the first {half // per_row} row(s): column 1, then column 2)")
 
 # %% [markdown]
 # ## 4. Figure 4, left: the five most probable labels

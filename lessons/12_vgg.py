@@ -153,6 +153,12 @@ errors["Q = 32, 48, 64 averaged"] = (sum(posteriors.values()).argmax(1) != label
 print(common.table([(name, f"{e:.1%}") for name, e in errors.items()], ("test scales", "top-1 error, dense D")))
 
 # %% [markdown]
+# Read this against what the paper trained: multi-scale testing pays off for nets trained with
+# *scale jittering* (S drawn from [256, 512], `data.transforms.ScaleJitter`), which have seen objects
+# at all those sizes. For a net trained at one scale S the paper tests only at Q = {S - 32, S, S + 32}
+# (section 4.2). This net saw only 32x32 images: at Q = 48 and 64 every shape is 1.5 and 2 times
+# larger than any it was trained on, so expect those scales, and their average, to do worse here.
+#
 # The figure: left, parameters of A-E (Table 2); middle, test error of A, B, D while training; right,
 # the dense net's error at each test scale and averaged over the scales.
 
