@@ -151,29 +151,31 @@ class Conv2d(Function):
         OH, OW = conv_outsize(H, KH, SH, PH), conv_outsize(W, KW, SW, PW)
         xp = backend.xp(x)
         xc = padded_channels_first(x, PH, PW)
-        y = xp.empty((O, N, OH, OW), x.dtype)
+        y = xp.empty((N, O, OH, OW), x.dtype)
         for n, col in self.columns(xc, KH, KW, OH, OW):
-            # one GEMM per group (a batched matmul): (G, O/G, Cg*KH*KW) @ (G, Cg*KH*KW, n*OH*OW),
-            # written straight into these images' block of y (a reshape of the view, never a copy)
-            xp.matmul(w.reshape(G, O // G, -1), col.reshape(G, -1, col.shape[1]), out=y[:, n].reshape(G, O // G, -1))
-        self.save_for_backward(xc=xc, w=w, out_shape=y.shape)
-        if b is None:
-            return swap_nc(y)
-        # the bias is added in the same pass that brings y from (O, N, ...) back to NCHW
-        return xp.add(y.swapaxes(0, 1), b.reshape(O, 1, 1), out=xp.empty((N, O, OH, OW), x.dtype))
+            # one GEMM per group (a batched matmul): (G, O/G, Cg*KH*KW) @ (G, Cg*KH*KW, n*OH*OW)
+            yn = xp.matmul(w.reshape(G, O // G, -1), col.reshape(G, -1, col.shape[1]))
+            # these images back to NCHW while still in cache, the bias added in the same pass
+            yn = yn.reshape(O, -1, OH, OW).swapaxes(0, 1)
+            if b is None:
+                y[n] = yn
+            else:
+                xp.add(yn, b.reshape(O, 1, 1), out=y[n])
+        self.save_for_backward(xc=xc, w=w)
+        return y
 
     def backward(self, gy):
         xc, w, G = self.saved.xc, self.saved.w, self.groups
-        (O, _, KH, KW), (_, _, OH, OW), (PH, PW) = w.shape, self.saved.out_shape, self.padding
+        (O, _, KH, KW), (_, _, OH, OW), (PH, PW) = w.shape, gy.shape, self.padding
         xp = backend.xp(gy)
-        gy = swap_nc(gy)  # (O, N, OH, OW), like forward's product
         w = w.reshape(G, O // G, -1)
         # a GEMM is skipped for an input that needs no gradient (the images at the first layer)
         need_gx, need_gW = self.inputs[0].requires_grad, self.inputs[1].requires_grad
         gxc = xp.zeros_like(xc) if need_gx else None
         gW = xp.zeros_like(w) if need_gW else None
         for n, col in self.columns(xc, KH, KW, OH, OW, fill=need_gW):
-            g, col = gy[:, n].reshape(G, O // G, -1), col.reshape(G, -1, col.shape[1])
+            g = swap_nc(gy[n]).reshape(G, O // G, -1)  # (G, O/G, n*OH*OW), like forward's product
+            col = col.reshape(G, -1, col.shape[1])
             if need_gW:
                 gW += xp.matmul(g, col.swapaxes(1, 2))  # dL/dW = gy col^T, summed over the chunks
             if need_gx:
@@ -184,7 +186,7 @@ class Conv2d(Function):
         gW = gW.reshape(self.saved.w.shape) if need_gW else None
         if len(self.inputs) == 2:
             return gx, gW
-        return gx, gW, gy.reshape(O, -1).sum(axis=1)
+        return gx, gW, gy.sum(axis=(0, 2, 3))
 
     def columns(self, xc, KH, KW, OH, OW, fill=True):
         """(slice of images, their im2col columns (C*KH*KW, n*OH*OW)) for consecutive chunks of the
