@@ -81,3 +81,9 @@ def test_bench_and_grade_get_their_own_arguments(monkeypatch):
     for name in ("bench", "grade"):
         monkeypatch.setitem(sys.modules, f"tinyalex.{name}", types.SimpleNamespace(main=lambda argv: argv))
         assert cli.main([name, "--device", "cpu"]) == ["--device", "cpu"]
+
+
+def test_a_preset_run_says_how_long_it_should_take(tmp_path, capsys):
+    assert cli.main(QUICK + ["--out", str(tmp_path)]) == 0
+    out = capsys.readouterr().out
+    assert f"about {cli.PRESETS['quick']['seconds']} s on an idle 2-core CPU" in out

@@ -23,8 +23,9 @@ class SyntheticShapes(InMemory):
     - ``classes``: circle, ring, crescent, triangle, square, star, cross, stripes, checker, dots
     - ``ds[i]`` -> (image, int label)
 
-    How hard it is (data/README.md has the commands): softmax regression on the pixels reaches
-    about a third of the test images, nearest neighbour less; the classes are there for a CNN to find.
+    How hard it is (data/README.md has the commands and numbers): softmax regression on the pixels
+    reaches about 14% of the test images, nearest neighbour about 23%, softmax on fixed random conv
+    features about 58%; the classes are there for a CNN to find.
     """
 
     classes = CLASSES
