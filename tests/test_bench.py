@@ -1,6 +1,7 @@
 """`tinyalex bench`: the numbers it reports are counted right, its PyTorch twin is the same network,
 and a tiny run gives a well-formed report."""
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -73,6 +74,12 @@ def test_bad_arguments_are_refused_with_a_message(capsys):
         with pytest.raises(SystemExit):
             bench.parse_args(argv)
     assert "--batch-size must be at least 1" in capsys.readouterr().err
+
+
+def test_against_torch_without_pytorch_says_how_to_get_it(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "torch", None)  # import torch now fails, as where it is missing
+    assert bench.main(["--against", "torch", "--ops-only"]) == 2
+    assert "--against torch needs PyTorch" in capsys.readouterr().err
 
 
 def test_write_json_replaces_the_file_whole(tmp_path):

@@ -453,7 +453,11 @@ def blas_threads():
 
 def import_torch(threads):
     """PyTorch set up like tinyalex: ``threads`` intra-op threads (if known), no TF32."""
-    import torch
+    try:
+        import torch
+    except ImportError:
+        raise RuntimeError("--against torch needs PyTorch, which is not installed (pip install torch; "
+                           "tinyalex itself never needs it)") from None
     if threads:
         torch.set_num_threads(threads)
     torch.backends.cuda.matmul.allow_tf32 = False
@@ -579,7 +583,11 @@ def main(argv=None):
     """Entry point of ``tinyalex bench``; returns the exit status."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = parse_args(argv)
-    result = {"command": " ".join(["tinyalex bench", *argv]), **run(args)}
+    try:
+        result = {"command": " ".join(["tinyalex bench", *argv]), **run(args)}
+    except RuntimeError as e:  # no PyTorch for --against, no CuPy or GPU for --device cuda
+        print(f"tinyalex bench: error: {e}", file=sys.stderr)
+        return 2
     print_report(result)
     if args.json:
         write_json(result, args.json)
