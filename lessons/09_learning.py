@@ -173,7 +173,7 @@ right.plot(e, [100 * r["val_top1_error"] for r in history], "-o", ms=3, label="t
 right.plot(e, [100 * r["val_top5_error"] for r in history], "-s", ms=3, label="test top-5")
 right.set(xlabel="epochs", ylabel="error rate (%)",
           title=f"AlexNet-CIFAR, {len(train_set):,} {lesson.data_name} images")
-right.legend(loc="lower left")
+right.legend(loc="upper right")
 rate = right.twinx()
 rate.step(e, [r["lr"] for r in history], where="mid", color="grey", alpha=0.6)
 rate.set(yscale="log", ylabel="learning rate (grey)")
