@@ -121,12 +121,11 @@ print(common.table([(name, f"{r['train_top1_error']:.1%}", f"{r['val_top1_error'
 # fc8) runs 100 times.
 
 # %%
-net = nets["dropout"]
-test_images, labels = next(iter(lesson.loader(test_set, train_set)))
-labels = labels.numpy()
-net.eval()
+net = nets["dropout"].eval()
 with ta.no_grad():
-    features = common.run_layers(net, test_images, stop="flatten")
+    batches = [(common.run_layers(net, images, stop="flatten"), y) for images, y in lesson.loader(test_set, train_set)]
+    features = F.concat([f for f, _ in batches], axis=0)
+    labels = np.concatenate([y.numpy() for _, y in batches])
     scaled = F.softmax(common.run_layers(net, features, start="fc6")).numpy()
     net.train()  # dropout on: each pass samples a thinned network
     samples = lesson.pick(quick=10, default=100)
