@@ -35,15 +35,16 @@ class CheckpointError(ValueError):
 def atomic_write(path, mode="wb"):
     """Open a temporary file next to ``path``; on success fsync and rename it to ``path``.
 
-    On an exception the temporary file is removed and ``path`` is left as it was. Every file the
-    program writes (checkpoints, metrics, figures) goes through here.
+    On an exception the temporary file is removed and ``path`` is left as it was. Text modes write
+    UTF-8 whatever the locale. Every file the program writes (checkpoints, metrics, figures, exercise
+    stubs) goes through here.
     """
     path = os.fspath(path)
     directory = os.path.dirname(os.path.abspath(path))
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
-        with os.fdopen(fd, mode) as f:
+        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f
             f.flush()
             os.fsync(f.fileno())

@@ -2,12 +2,11 @@
 
 The committed files in lessons/exercises/ are this module's output; a test keeps them in sync.
 """
-import os
 import pathlib
-import tempfile
 import textwrap
 
 from . import exercises
+from ..checkpoint import atomic_write
 
 
 def stub_source(exercise):
@@ -27,9 +26,7 @@ def write_stubs(directory):
     paths = []
     for exercise in exercises.all_exercises():
         path = directory / exercise.file_name
-        fd, tmp = tempfile.mkstemp(dir=directory, suffix=".tmp")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
+        with atomic_write(path, "w") as f:
             f.write(stub_source(exercise))
-        os.replace(tmp, path)
         paths.append(path)
     return paths
