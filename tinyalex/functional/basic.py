@@ -194,7 +194,8 @@ class Transpose(Function):
         return x.transpose(self.axes)
 
     def backward(self, gy):
-        inverse = None if self.axes is None else tuple(backend.np.argsort(self.axes))
+        # negative axes count from the end: argsort needs them as positions
+        inverse = None if self.axes is None else tuple(backend.np.argsort([a % gy.ndim for a in self.axes]))
         return (gy.transpose(inverse),)
 
 
