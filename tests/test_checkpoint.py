@@ -56,8 +56,9 @@ def test_damaged_file_raises_a_clear_error(tmp_path, damage):
         path.write_bytes(b"not a zip file at all" * 10)
     else:
         np.savez(path, weights=np.zeros(3))
-    with pytest.raises(checkpoint.CheckpointError, match="c.npz"):
+    with pytest.raises(checkpoint.CheckpointError, match="c.npz") as info:
         checkpoint.load(path)
+    assert "allow_pickle" not in str(info.value)  # NumPy's hint to load a stranger's file unsafely
 
 
 def test_a_checkpoint_for_another_model_is_refused_with_the_difference(tmp_path):

@@ -134,6 +134,8 @@ def load(path):
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path} does not exist")
+    if not zipfile.is_zipfile(path):  # else NumPy reads it as a pickle and suggests allow_pickle=True
+        raise CheckpointError(f"checkpoint {path} is damaged or not a tinyalex checkpoint (not a .npz zip file)")
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {name: z[name] for name in z.files}
