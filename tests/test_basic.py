@@ -105,6 +105,16 @@ def test_concat_and_split_bad_inputs():
         F.concat([ta.tensor(np.ones((2, 3))), ta.tensor(np.ones((3, 3)))])
     with pytest.raises(ValueError, match="split: axis 1 of size 5 cannot be split into 2 equal parts"):
         F.split(ta.tensor(np.ones((2, 5))), 2)
+    with pytest.raises(ValueError, match="concat: axis 2 is out of range"):
+        F.concat([ta.tensor(np.ones((2, 3)))] * 2, axis=2)
+
+
+def test_reshape_bad_shape_names_the_op():
+    x = ta.tensor(np.ones((2, 3, 4)))
+    for shape in ((5, 5), (-1, -1), (5, -1), (0, -1)):
+        with pytest.raises(ValueError, match="reshape: cannot arrange the 24 values"):
+            x.reshape(shape)
+    assert x.reshape(6, -1).shape == (6, 4) and x.reshape(2, 12).shape == (2, 12)
 
 
 # ------------------------------------------------------------------ activations (paper 3.1)

@@ -3,6 +3,8 @@
 Each op is a Function (forward/backward on raw arrays) plus a lowercase wrapper. Elementwise ops
 broadcast as NumPy does; their backward sums the gradient back over the broadcast axes.
 """
+import math
+
 from .. import backend
 from ..tensor import Function
 from . import checks
@@ -176,6 +178,12 @@ class Reshape(Function):
 
 def reshape(x, shape):
     """The same values in another shape (one entry may be -1)."""
+    shape = tuple(shape)
+    known = math.prod(n for n in shape if n != -1)
+    free = shape.count(-1)
+    if not (free == 0 and known == x.size or free == 1 and known > 0 and x.size % known == 0):
+        raise ValueError(f"reshape: cannot arrange the {x.size} values of shape {tuple(x.shape)} as {shape} "
+                         "(the sizes must multiply to the same count; at most one -1)")
     return Reshape(shape)(x)
 
 
@@ -246,6 +254,8 @@ def concat(xs, axis=1):
         raise ValueError("concat: expected at least one tensor")
     checks.same_device("concat", *xs)
     ref = xs[0].shape
+    if not -len(ref) <= axis < len(ref):
+        raise ValueError(f"concat: axis {axis} is out of range for {len(ref)}-D tensors of shape {ref}")
     for t in xs[1:]:
         if t.ndim != len(ref) or any(a != b for i, (a, b) in enumerate(zip(t.shape, ref)) if i != axis % len(ref)):
             raise ValueError(f"concat: shapes {ref} and {t.shape} differ outside axis {axis}")
