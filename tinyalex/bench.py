@@ -40,13 +40,13 @@ import platform
 import resource
 import statistics
 import sys
-import tempfile
 import time
 from functools import partial
 
 import numpy as np
 
 from . import backend, models, optim
+from .checkpoint import atomic_write
 from . import functional as F
 from .tensor import _hooks, tensor
 
@@ -523,14 +523,8 @@ def _gflops(r, framework):
 
 def write_json(result, path):
     """Write ``result`` to ``path`` atomically (a temporary file in the same folder, then a rename)."""
-    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(os.path.abspath(path)), suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as f:
-            json.dump(result, f, indent=1)
-        os.replace(tmp, path)
-    except BaseException:
-        os.unlink(tmp)
-        raise
+    with atomic_write(path, "w") as f:
+        json.dump(result, f, indent=1)
 
 
 # ---------------------------------------------------------------- command line
@@ -548,6 +542,10 @@ def parse_args(argv):
     only.add_argument("--ops-only", action="store_true", help="the per-op lines only (no step, no memory)")
     only.add_argument("--step-only", action="store_true", help="the training step and its memory only")
     args = p.parse_args(argv)
+    try:
+        args.device = backend.parse_device(args.device)
+    except ValueError as e:
+        p.error(str(e))
     if args.batch_size is not None and args.batch_size < 1:
         p.error(f"--batch-size must be at least 1, got {args.batch_size}")
     if args.repeat < 1 or args.warmup < 0:
