@@ -62,6 +62,7 @@ def test_bad_inputs():
         F.dropout(x, mode="scaled")
     with pytest.raises(ValueError, match=r"dropout: mask must have the input's shape \(2, 3\)"):
         F.dropout(x, mask=np.ones((3, 2)))
+    assert F.dropout(x, mask=[[1, 0, 1], [0, 1, 0]]).numpy()[0, 1] == 0  # a nested list serves as a mask
     with pytest.raises(TypeError, match="dropout: expected a float32 or float64"):
         F.dropout(ta.tensor(np.ones(3, np.int64)))
 

@@ -171,6 +171,8 @@ def test_bad_layer_arguments_are_named():
         nn.Dropout(1.0)
     with pytest.raises(ValueError, match="Dropout: mode"):
         nn.Dropout(0.5, mode="scaled")
+    with pytest.raises(ValueError, match="Dropout: p"):
+        nn.Dropout("0.5")
 
 
 def test_a_net_on_the_gpu_computes_what_it_computes_on_the_cpu(device):

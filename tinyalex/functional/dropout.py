@@ -35,10 +35,7 @@ def dropout(x, p=0.5, training=True, mode="inverted", seed=None, mask=None):
     """
     (x,) = checks.tensors(x)
     checks.floating("dropout", x)
-    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
-        raise ValueError(f"dropout: p (the probability of dropping) must be in [0, 1), got {p!r}")
-    if mode not in MODES:
-        raise ValueError(f"dropout: mode must be one of {MODES}, got {mode!r}")
+    check_arguments("dropout", p, mode)
     xp = backend.xp(x.data)
     with backend.on_device(x.device):
         if not training:
@@ -48,9 +45,18 @@ def dropout(x, p=0.5, training=True, mode="inverted", seed=None, mask=None):
         return Dropout(keep.astype(x.dtype) * xp.asarray(scale, x.dtype))(x)
 
 
+def check_arguments(op, p, mode):
+    """Raise ValueError unless ``p`` is a probability in [0, 1) and ``mode`` one of MODES."""
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p < 1:
+        raise ValueError(f"{op}: p (the probability of dropping) must be in [0, 1), got {p!r}")
+    if mode not in MODES:
+        raise ValueError(f"{op}: mode must be one of {MODES}, got {mode!r}")
+
+
 def _mask(x, p, seed, mask):
     if mask is not None:
-        mask = backend.to_device(mask.data if isinstance(mask, Tensor) else mask, x.device)
+        mask = mask.data if isinstance(mask, Tensor) else mask if hasattr(mask, "shape") else backend.np.asarray(mask)
+        mask = backend.to_device(mask, x.device)
         if tuple(mask.shape) != x.shape:
             raise ValueError(f"dropout: mask must have the input's shape {x.shape}, got {tuple(mask.shape)}")
         return mask

@@ -5,6 +5,7 @@ from the engine generator; the models then apply their paper's scheme (see ``nn.
 """
 from .. import functional as F
 from ..functional import checks
+from ..functional.dropout import check_arguments
 from . import init
 from .module import Module
 
@@ -148,10 +149,7 @@ class Dropout(Module):
 
     def __init__(self, p=0.5, mode="inverted"):
         super().__init__()
-        if not 0 <= p < 1:
-            raise ValueError(f"Dropout: p (the probability of dropping) must be in [0, 1), got {p}")
-        if mode not in ("inverted", "paper"):
-            raise ValueError(f"Dropout: mode must be 'inverted' or 'paper', got {mode!r}")
+        check_arguments("Dropout", p, mode)
         self.p, self.mode = p, mode
 
     def forward(self, x):
