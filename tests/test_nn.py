@@ -173,6 +173,8 @@ def test_bad_layer_arguments_are_named():
         nn.Dropout(0.5, mode="scaled")
     with pytest.raises(ValueError, match="Dropout: p"):
         nn.Dropout("0.5")
+    with pytest.raises(ValueError, match="LRN: groups=4 needs"):
+        nn.LRN(groups=4)(ta.tensor(np.ones((1, 6, 2, 2))))
 
 
 def test_a_net_on_the_gpu_computes_what_it_computes_on_the_cpu(device):
