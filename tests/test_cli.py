@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from tinyalex import checkpoint, cli, data
+from tinyalex import checkpoint, cli, data, nn
 
 QUICK = ["train", "--quick", "--quiet", "--workers", "0"]
 
@@ -58,12 +58,14 @@ def test_predict_prints_the_top_5_classes(run, tmp_path, capsys):
     (["evaluate", "--checkpoint", "missing.npz"], "missing.npz does not exist"),
     (["evaluate", "--checkpoint", "{bad}"], "damaged or not a tinyalex checkpoint"),
     (["predict", "--checkpoint", "{good}", "{bad}"], "cannot read image"),
+    (["predict", "--checkpoint", "{bare}", "{bad}"], "lacks model, model_args, input, args"),
     (["train", "--quick", "--device", "tpu"], "unknown device 'tpu'"),
     (["train", "--quick", "--augment", "crop,rotate"], "unknown rotate"),
 ])
 def test_user_mistakes_get_a_message_and_exit_status_2(run, tmp_path, capsys, argv, message):
     (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 truncated")
-    argv = [a.format(bad=tmp_path / "bad.npz", good=run / "best.npz") for a in argv]
+    checkpoint.save(tmp_path / "bare.npz", nn.Linear(3, 2))  # a checkpoint, but not from tinyalex train
+    argv = [a.format(bad=tmp_path / "bad.npz", good=run / "best.npz", bare=tmp_path / "bare.npz") for a in argv]
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err

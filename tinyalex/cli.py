@@ -150,8 +150,10 @@ def _augment_list(text):
 def _restore(path, device):
     """The model a checkpoint was trained as, with its weights, in evaluation mode, and its input spec."""
     saved = checkpoint.load(path)
-    if "model" not in saved.extra:
-        raise checkpoint.CheckpointError(f"checkpoint {path} does not say which model it holds")
+    missing = [key for key in ("model", "model_args", "input", "args") if key not in saved.extra]
+    if missing:  # e.g. one saved by checkpoint.save in a notebook, not by tinyalex train
+        raise checkpoint.CheckpointError(f"checkpoint {path} was not written by tinyalex train: it lacks "
+                                         f"{', '.join(missing)}")
     model_args = dict(saved.extra["model_args"])
     model_args.pop("devices", None)  # evaluation runs on one device
     model = models.get(saved.extra["model"], **model_args)
@@ -298,7 +300,8 @@ def main(argv=None):
         print(f"tinyalex {args.command}: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        hint = f"; continue with --resume {os.path.join(args.out, 'last.npz')}" if args.command == "train" else ""
+        resumable = args.command == "train" and args.out  # the run directory is named once training starts
+        hint = f"; continue with --resume {os.path.join(args.out, 'last.npz')}" if resumable else ""
         print(f"tinyalex {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
     except (OSError, ValueError, RuntimeError) as e:  # a missing file, a bad argument, a missing GPU
