@@ -103,7 +103,9 @@ def evaluate(model, loader, ten_crop=None, progress=False):
             else:
                 probs = F.softmax(model(images)).data
             xp = backend.xp(probs)
-            p_true = xp.take_along_axis(probs, labels.data.reshape(-1, 1).astype(xp.int64), axis=1)
+            # a two-column network may end on another device than the one the labels were loaded on
+            targets = backend.to_device(labels.data, backend.device_of(probs)).reshape(-1, 1).astype(xp.int64)
+            p_true = xp.take_along_axis(probs, targets, axis=1)
             # a probability that rounds to 0 would give log 0; the smallest float keeps the loss finite
             loss = -xp.log(xp.maximum(p_true, xp.finfo(probs.dtype).tiny)).sum()
             top1, top5 = topk_correct(probs, labels.data)
