@@ -48,4 +48,4 @@ class Running:
     def read(self):
         if self.count == 0:
             raise ValueError("metrics: nothing to average (did the loader yield no batches?)")
-        return {name: float(backend.to_numpy(v)) / max(self.count, 1) for name, v in self.sums.items()}
+        return {name: float(backend.to_numpy(v)) / self.count for name, v in self.sums.items()}
