@@ -39,6 +39,10 @@ class Conv2d(_Weighted):
         self.kernel_size = checks.pair("Conv2d", "kernel_size", kernel_size)
         self.stride = checks.pair("Conv2d", "stride", stride)
         self.padding = checks.pair("Conv2d", "padding", padding)
+        if min(self.kernel_size + self.stride) < 1:
+            raise ValueError(f"Conv2d: kernel_size and stride must be positive, got {kernel_size!r} and {stride!r}")
+        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+            raise ValueError(f"Conv2d: groups must be a positive int, got {groups!r}")
         if in_channels % groups or out_channels % groups:
             raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) "
                              f"must both be divisible by groups={groups}")
