@@ -113,6 +113,9 @@ def cmd_train(args):
     train_loader = data.DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, drop_last=True,
                                    device=loader_device, transform=train_transform(spec, augment, train_set),
                                    workers=args.workers)
+    if len(train_loader) == 0:  # whole batches only, so that every step averages the same number of images
+        raise ValueError(f"--batch-size {args.batch_size} is more than the {len(train_set)} training images; "
+                         "lower it")
     test_loader = data.DataLoader(test_set, args.batch_size, device=loader_device, transform=test_transform(spec),
                                   workers=args.workers)
     optimizer = optim.SGD(model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
