@@ -168,7 +168,7 @@ def test_bad_layer_arguments_are_named():
     with pytest.raises(ValueError, match="Conv2d: in_channels \\(3\\) .* groups=2"):
         nn.Conv2d(3, 4, 3, groups=2)
     for bad in ({"groups": 0}, {"kernel_size": 0}, {"stride": (1, 0)}):
-        with pytest.raises(ValueError, match="Conv2d: (groups|kernel_size and stride) must be positive|Conv2d: groups must be a positive int"):
+        with pytest.raises(ValueError, match="Conv2d: (groups|kernel_size and stride) must be (a )?positive"):
             nn.Conv2d(**{"in_channels": 3, "out_channels": 4, "kernel_size": 3, **bad})
     with pytest.raises(ValueError, match="Dropout: p"):
         nn.Dropout(1.0)
