@@ -106,7 +106,8 @@ class Tensor:
 
     def astype(self, dtype):
         """A copy with another dtype, cut from the graph (used to switch float32/float64)."""
-        return Tensor(self.data.astype(dtype), requires_grad=self.requires_grad)
+        with backend.on_device(self.device):
+            return Tensor(self.data.astype(dtype), requires_grad=self.requires_grad)
 
     # ---- autograd
     def backward(self, grad=None):
@@ -265,7 +266,8 @@ def backward(root, grad):
     """Reverse-mode walk from ``root`` with dL/d(root) = ``grad`` (a raw array)."""
     grads = {id(root): grad}
     if root.creator is None:
-        _accumulate_leaf(root, grad)
+        with backend.on_device(root.device):
+            _accumulate_leaf(root, grad)
         return
     for fn in _topological_order(root):
         outs = [grads.pop(id(ref()), None) if ref() is not None else None for ref in fn.outputs]
@@ -288,16 +290,17 @@ def backward(root, grad):
         for hook in _hooks:
             hook.on_backward(fn, outs, in_grads, _clock(fn.inputs[0].device) - start)
         fn.saved = None  # free what forward kept; the graph cannot be walked twice
-        for t, g in zip(fn.inputs, in_grads):
-            if g is None or not t.requires_grad:
-                continue
-            if g.shape != t.data.shape:
-                raise RuntimeError(f"{fn.label}.backward gave a gradient of shape {g.shape} "
-                                   f"for an input of shape {t.shape}")
-            if t.creator is None:
-                _accumulate_leaf(t, g)
-            else:
-                grads[id(t)] = grads[id(t)] + g if id(t) in grads else g
+        with backend.on_device(fn.inputs[0].device):  # the sums below are new arrays on the inputs' device
+            for t, g in zip(fn.inputs, in_grads):
+                if g is None or not t.requires_grad:
+                    continue
+                if g.shape != t.data.shape:
+                    raise RuntimeError(f"{fn.label}.backward gave a gradient of shape {g.shape} "
+                                       f"for an input of shape {t.shape}")
+                if t.creator is None:
+                    _accumulate_leaf(t, g)
+                else:
+                    grads[id(t)] = grads[id(t)] + g if id(t) in grads else g
 
 
 def _accumulate_leaf(t, g):
