@@ -90,3 +90,17 @@ def test_a_preset_run_says_how_long_it_should_take(tmp_path, capsys):
     assert cli.main(QUICK + ["--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"about {cli.PRESETS['quick']['seconds']} s on an idle 2-core CPU" in out
+
+
+@pytest.mark.parametrize("height, width, message", [
+    (40, 50, "are 40x50; the crops and test views need square images"),
+    (40, 40, "alexnet-cifar cannot take the 40x40 images"),
+])
+def test_an_image_folder_the_network_cannot_take_is_refused_before_training(tmp_path, capsys, height, width,
+                                                                             message):
+    for split in ("train", "test"):
+        for name in ("a", "b"):
+            (tmp_path / split / name).mkdir(parents=True)
+            Image.new("RGB", (width, height)).save(tmp_path / split / name / "x.png")
+    assert cli.main(QUICK + ["--batch-size", "2", "--data", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    assert message in capsys.readouterr().err and not (tmp_path / "run").exists()

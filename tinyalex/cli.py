@@ -99,6 +99,9 @@ def cmd_train(args):
     train_set = _split(args.data, True, preset.get("n_train"), args.seed)
     test_set = _split(args.data, False, preset.get("n_test"), args.seed)
     images = _images(train_set)
+    if images.shape[1] != images.shape[2]:
+        raise ValueError(f"the images of {args.data} are {images.shape[1]}x{images.shape[2]}; the crops and test "
+                         "views need square images: resize them (transforms.resize_shorter_center_crop)")
     spec = {"image_size": int(images.shape[1]), "mean": T.MeanSubtract.fit(images, per_pixel=False).mean.tolist(),
             "classes": list(train_set.classes), "pad": PAD if "crop" in augment else 0, "n_test": len(test_set)}
     model_args = {"num_classes": len(spec["classes"])}
@@ -110,6 +113,7 @@ def cmd_train(args):
     if not devices:
         model.to(device)
     loader_device = devices[0] if devices else device
+    _check_input(model, args.model, spec["image_size"], loader_device)
     train_loader = data.DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, drop_last=True,
                                    device=loader_device, transform=train_transform(spec, augment, train_set),
                                    workers=args.workers)
@@ -139,6 +143,17 @@ def cmd_train(args):
           f"(accuracy {1 - best['val_top1_error']:.1%}), top-5 error {best['val_top5_error']:.1%}, at epoch "
           f"{best['epoch']}. Checkpoints {out}/best.npz and last.npz; metrics.jsonl, curves.png.")
     return 0
+
+
+def _check_input(model, name, side, device):
+    """Fail before training, with the reason, when the network cannot take side x side images."""
+    model.eval()  # no dropout masks: the engine's generator is left as it was
+    try:
+        with no_grad():
+            model(Tensor(backend.to_device(np.zeros((1, 3, side, side), np.float32), device)))
+    except ValueError as e:
+        raise ValueError(f"{name} cannot take the {side}x{side} images of this data set ({e}); "
+                         "resize them or choose another --model") from None
 
 
 def _augment_list(text):
