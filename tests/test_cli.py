@@ -59,6 +59,7 @@ def test_predict_prints_the_top_5_classes(run, tmp_path, capsys):
     (["evaluate", "--checkpoint", "{bad}"], "damaged or not a tinyalex checkpoint"),
     (["predict", "--checkpoint", "{good}", "{bad}"], "cannot read image"),
     (["predict", "--checkpoint", "{bare}", "{bad}"], "lacks model, model_args, input, args"),
+    (["train", "--resume", "{bare}"], "lacks model, model_args, input, args"),
     (["train", "--quick", "--device", "tpu"], "unknown device 'tpu'"),
     (["train", "--quick", "--augment", "crop,rotate"], "unknown rotate"),
     (["train", "--quick", "--batch-size", "65"], "--batch-size 65 is more than the 64 training images"),

@@ -81,7 +81,7 @@ def _split(name, train, n, seed):
 # ------------------------------------------------------------------ train
 def cmd_train(args):
     if args.resume:  # continue the saved run: its arguments, except where it runs and for how long
-        saved = checkpoint.load(args.resume).extra["args"]
+        saved = _load_run(args.resume).extra["args"]
         keep = {k: getattr(args, k) for k in ("epochs", "out", "device", "quiet", "workers", "resume")}
         vars(args).update({**saved, **{k: v for k, v in keep.items() if v is not None}})
     preset = PRESETS["quick" if args.quick else "default" if args.data is None else "data"]
@@ -165,13 +165,19 @@ def _augment_list(text):
 
 
 # ------------------------------------------------------------------ evaluate / predict
-def _restore(path, device):
-    """The model a checkpoint was trained as, with its weights, in evaluation mode, and its input spec."""
+def _load_run(path):
+    """A checkpoint written by ``tinyalex train``, with the metadata that the commands read."""
     saved = checkpoint.load(path)
     missing = [key for key in ("model", "model_args", "input", "args") if key not in saved.extra]
     if missing:  # e.g. one saved by checkpoint.save in a notebook, not by tinyalex train
         raise checkpoint.CheckpointError(f"checkpoint {path} was not written by tinyalex train: it lacks "
                                          f"{', '.join(missing)}")
+    return saved
+
+
+def _restore(path, device):
+    """The model a checkpoint was trained as, with its weights, in evaluation mode, and its input spec."""
+    saved = _load_run(path)
     model_args = dict(saved.extra["model_args"])
     model_args.pop("devices", None)  # evaluation runs on one device
     model = models.get(saved.extra["model"], **model_args)
