@@ -46,12 +46,13 @@ class SGD:
                 continue
             w, g, v = p.data, p.grad, self._velocity(i)
             xp, s = backend.xp(w), self._scratch_for(p)
-            xp.multiply(w, self.weight_decay * self.lr, out=s)
-            v *= self.momentum
-            v -= s                               # 0.9 v - 0.0005 eps w
-            xp.multiply(g, self.lr, out=s)
-            v -= s                               # ... - eps dL/dw
-            w += v
+            with backend.on_device(p.device):  # CuPy runs kernels on the current device, not the array's
+                xp.multiply(w, self.weight_decay * self.lr, out=s)
+                v *= self.momentum
+                v -= s                           # 0.9 v - 0.0005 eps w
+                xp.multiply(g, self.lr, out=s)
+                v -= s                           # ... - eps dL/dw
+                w += v
 
     def _velocity(self, i):
         # the model may have been moved (model.to) after the optimiser was made

@@ -184,8 +184,9 @@ def batch_norm(x, gamma, beta, running_mean=None, running_var=None, training=Tru
         raise ValueError(f"batch_norm: training needs more than one value per channel, got shape {x.shape}")
     fn = BatchNorm(axes, eps)
     y = fn(x, gamma, beta)
-    for r, batch, correction in zip(running, (fn.saved.batch_mean, fn.saved.batch_var), (1.0, M / (M - 1))):
-        if r is not None:
-            r *= 1 - momentum
-            r += (momentum * correction) * batch.astype(r.dtype)
+    with backend.on_device(x.device):  # in place on the statistics' device, not the current one
+        for r, batch, correction in zip(running, (fn.saved.batch_mean, fn.saved.batch_var), (1.0, M / (M - 1))):
+            if r is not None:
+                r *= 1 - momentum
+                r += (momentum * correction) * batch.astype(r.dtype)
     return y

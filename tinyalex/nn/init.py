@@ -58,7 +58,8 @@ def fans(w):
 
 
 def _fill(w, values):
-    w.data[...] = backend.to_device(values, w.device)
+    with backend.on_device(w.device):  # the copy runs on the parameter's device, not the current one
+        w.data[...] = backend.to_device(values, w.device)
 
 
 def normal_(w, std, mean=0.0):
@@ -75,7 +76,7 @@ def uniform_(w, bound):
 
 def constant_(w, value):
     """w = value everywhere, in place."""
-    w.data[...] = value
+    _fill(w, value)
 
 
 def he_normal_(w):

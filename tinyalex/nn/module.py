@@ -118,7 +118,8 @@ class Module:
             if a is None:
                 return None
             if dtype is not None:
-                a = a.astype(dtype, copy=False)
+                with backend.on_device(backend.device_of(a)):  # the cast stays where the array is
+                    a = a.astype(dtype, copy=False)
             return a if device is None else backend.to_device(a, device)
 
         for m in self.modules():
@@ -171,7 +172,8 @@ class Module:
                                  f"but {tuple(targets[name].shape)} in the model")
         for name in common:
             target, value = targets[name], np.asarray(backend.to_numpy(state[name]))
-            target[...] = backend.to_device(value.astype(target.dtype, copy=False), backend.device_of(target))
+            with backend.on_device(backend.device_of(target)):
+                target[...] = backend.to_device(value.astype(target.dtype, copy=False), backend.device_of(target))
         return missing, unexpected
 
     # ---- calling and printing
