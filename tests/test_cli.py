@@ -60,6 +60,7 @@ def test_predict_prints_the_top_5_classes(run, tmp_path, capsys):
     (["predict", "--checkpoint", "{good}", "{bad}"], "cannot read image"),
     (["predict", "--checkpoint", "{bare}", "{bad}"], "lacks model, model_args, input, args"),
     (["train", "--resume", "{bare}"], "lacks model, model_args, input, args"),
+    (["predict", "--checkpoint", "{good}", "--top", "-1", "{bad}"], "--top must be at least 1, got -1"),
     (["train", "--quick", "--device", "tpu"], "unknown device 'tpu'"),
     (["train", "--quick", "--augment", "crop,rotate"], "unknown rotate"),
     (["train", "--quick", "--batch-size", "65"], "--batch-size 65 is more than the 64 training images"),

@@ -213,6 +213,8 @@ def _read_image(path, side):
 
 
 def cmd_predict(args):
+    if args.top < 1:
+        raise ValueError(f"--top must be at least 1, got {args.top}")
     model, extra = _restore(args.checkpoint, args.device)
     spec = extra["input"]
     transform = test_transform(spec)
