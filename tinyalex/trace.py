@@ -43,8 +43,9 @@ def _moments(arrays):
     if n == 0:
         return None, None
     xp = backend.xp(arrays[0])
-    mean = sum(float(xp.sum(a, dtype="float64")) for a in arrays) / n
-    var = sum(float(xp.sum((a.astype("float64") - mean) ** 2)) for a in arrays) / n
+    with backend.on_device(backend.device_of(arrays[0])):  # the sums run where the arrays are
+        mean = sum(float(xp.sum(a, dtype="float64")) for a in arrays) / n
+        var = sum(float(xp.sum((a.astype("float64") - mean) ** 2)) for a in arrays) / n
     return mean, math.sqrt(var)
 
 
@@ -71,7 +72,8 @@ class Trace:
 
     def on_backward(self, fn, grad_outputs, grad_inputs, seconds):
         given = [g for g in grad_inputs if g is not None]
-        norm = math.sqrt(sum(float(backend.xp(g).sum(g.astype("float64") ** 2)) for g in given)) if given else None
+        with backend.on_device(fn.inputs[0].device):  # where backward returned its gradients
+            norm = math.sqrt(sum(float(backend.xp(g).sum(g.astype("float64") ** 2)) for g in given)) if given else None
         self.records.append(Record("backward", fn.label, _shapes(grad_outputs), _shapes(grad_inputs),
                                    fn.inputs[0].device, seconds, grad_norm=norm))
 
