@@ -118,3 +118,12 @@ def test_a_step_on_the_gpu_equals_the_step_on_the_cpu(device):
             opt.step()
         results.append(w.numpy())
     assert np.allclose(results[1], results[0], rtol=1e-5, atol=1e-7)
+
+
+def test_velocity_follows_a_parameter_cast_after_the_optimiser_was_made():
+    w = ta.tensor(np.ones(3, np.float32), requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    w.data, w.grad = w.data.astype(np.float64), np.ones(3)  # as model.to(dtype="float64") does
+    opt.step()
+    assert opt.velocity[0].dtype == np.float64 and w.dtype == np.float64
+    assert np.allclose(w.numpy(), 1 - 0.1 * 5e-4 - 0.1, rtol=1e-15)

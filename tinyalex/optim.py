@@ -58,7 +58,8 @@ class SGD:
         # the model may have been moved (model.to) after the optimiser was made
         p, v = self.params[i], self.velocity[i]
         if backend.device_of(v) != p.device or v.dtype != p.dtype:
-            v = self.velocity[i] = backend.to_device(v.astype(p.dtype), p.device)
+            with backend.on_device(p.device):  # moved first, so that the cast is made on p's device
+                v = self.velocity[i] = backend.to_device(v, p.device).astype(p.dtype, copy=False)
         return v
 
     def _scratch_for(self, p):
