@@ -16,17 +16,17 @@ def topk_correct(scores, labels, ks=(1, 5)):
     Returns a tuple of 0-d device arrays (no host sync). A k above the number of classes counts
     every row as correct, as top-5 does trivially with 5 classes or fewer.
     """
-    xp = backend.xp(scores)
+    xp, device = backend.xp(scores), backend.device_of(scores)
     # a two-column network may end on another device than the one the labels were loaded on
-    labels = backend.to_device(labels, backend.device_of(scores)).reshape(-1, 1).astype(xp.int64)
-    true_score = xp.take_along_axis(scores, labels, axis=1)
-    # rank of the true class = classes ordered before it; a tie goes to the lower class index, as a
-    # stable sort would order them, so a constant output is not counted as right for every label
-    with backend.on_device(backend.device_of(scores)):
+    labels = backend.to_device(labels, device).reshape(-1, 1).astype(xp.int64)
+    with backend.on_device(device):  # CuPy makes arrays and runs kernels on the current device
+        true_score = xp.take_along_axis(scores, labels, axis=1)
+        # rank of the true class = classes ordered before it; a tie goes to the lower class index, as a
+        # stable sort would order them, so a constant output is not counted as right for every label
         classes = xp.arange(scores.shape[1]).reshape(1, -1)
-    ahead = (scores > true_score) | ((scores == true_score) & (classes < labels))
-    rank = ahead.sum(axis=1)
-    return tuple((rank < k).sum() for k in ks)
+        ahead = (scores > true_score) | ((scores == true_score) & (classes < labels))
+        rank = ahead.sum(axis=1)
+        return tuple((rank < k).sum() for k in ks)
 
 
 class Running:

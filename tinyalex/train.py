@@ -59,15 +59,17 @@ def train_epoch(model, loader, optimizer, epoch=0, sync_every=20, progress=False
         optimizer.zero_grad()
         loss.backward()
         optimizer.step()
-        (correct,) = topk_correct(logits.data, labels.data, ks=(1,))
-        running.add(len(labels), loss=loss.data * len(labels), correct=correct)
-        pending.append(loss.data)
-        if len(pending) == sync_every:
-            _check_finite(pending, epoch, step + 1 - len(pending))
-            pending = []
-            _show(bar, running, start)
+        with backend.on_device(loss.device):  # CuPy runs kernels on the current device, not on their arrays'
+            (correct,) = topk_correct(logits.data, labels.data, ks=(1,))
+            running.add(len(labels), loss=loss.data * len(labels), correct=correct)
+            pending.append(loss.data)
+            if len(pending) == sync_every:
+                _check_finite(pending, epoch, step + 1 - len(pending))
+                pending = []
+                _show(bar, running, start)
     if pending:
-        _check_finite(pending, epoch, step + 1 - len(pending))
+        with backend.on_device(loss.device):
+            _check_finite(pending, epoch, step + 1 - len(pending))
     return _summary(running, start)
 
 
@@ -97,19 +99,22 @@ def evaluate(model, loader, ten_crop=None, progress=False):
     with no_grad():
         for images, labels in _progress(loader, "evaluate", progress):
             if ten_crop:
-                views = transforms.ten_crop(images.data, ten_crop, channels_last=False)  # (10, N, C, h, w)
-                probs = F.softmax(model(Tensor(views.reshape((-1,) + views.shape[2:])))).data
-                probs = probs.reshape(10, len(labels), -1).mean(axis=0)
-            else:
-                probs = F.softmax(model(images)).data
-            xp = backend.xp(probs)
-            # a two-column network may end on another device than the one the labels were loaded on
-            targets = backend.to_device(labels.data, backend.device_of(probs)).reshape(-1, 1).astype(xp.int64)
-            p_true = xp.take_along_axis(probs, targets, axis=1)
-            # a probability that rounds to 0 would give log 0; the smallest float keeps the loss finite
-            loss = -xp.log(xp.maximum(p_true, xp.finfo(probs.dtype).tiny)).sum()
-            top1, top5 = topk_correct(probs, labels.data)
-            running.add(len(labels), loss=loss, top1=top1, top5=top5)
+                with backend.on_device(images.device):  # CuPy makes new arrays on the current device
+                    views = transforms.ten_crop(images.data, ten_crop, channels_last=False)  # (10, N, C, h, w)
+                images = Tensor(views.reshape((-1,) + views.shape[2:]))
+            probs = F.softmax(model(images)).data
+            # CuPy runs kernels on the current device, not on their arrays'; a two-column network may
+            # end on another device than the one the labels were loaded on
+            with backend.on_device(backend.device_of(probs)):
+                if ten_crop:
+                    probs = probs.reshape(10, len(labels), -1).mean(axis=0)
+                xp = backend.xp(probs)
+                targets = backend.to_device(labels.data, backend.device_of(probs)).reshape(-1, 1).astype(xp.int64)
+                p_true = xp.take_along_axis(probs, targets, axis=1)
+                # a probability that rounds to 0 would give log 0; the smallest float keeps the loss finite
+                loss = -xp.log(xp.maximum(p_true, xp.finfo(probs.dtype).tiny)).sum()
+                top1, top5 = topk_correct(probs, labels.data)
+                running.add(len(labels), loss=loss, top1=top1, top5=top5)
     averages = running.read()
     return {"loss": averages["loss"], "top1": 1.0 - averages["top1"], "top5": 1.0 - averages["top5"]}
 
