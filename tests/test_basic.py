@@ -72,7 +72,7 @@ def test_reshape_flatten_transpose_getitem(rng):
     x = t64(rng, 2, 3, 4)
     assert F.flatten(x).shape == (2, 12) and x.reshape(4, -1).shape == (4, 6) and x.reshape((24,)).shape == (24,)
     np.testing.assert_array_equal(x.transpose(2, 0, 1).numpy(), x.numpy().transpose(2, 0, 1))
-    assert x.T.shape == (4, 3, 2)
+    assert x.T.shape == (4, 3, 2) and x.transpose((2, 0, 1)).shape == x.transpose(2, 0, 1).shape == (4, 2, 3)
     for fn in (F.flatten, lambda x: x.reshape(4, -1), lambda x: x.transpose(1, 2, 0),
                lambda x: x.transpose(-1, 0, 1), lambda x: x.T):
         assert ta.gradcheck(fn, x)

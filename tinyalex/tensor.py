@@ -152,13 +152,18 @@ class Tensor:
 
     def sum(self, axis=None, keepdims=False): return self._basic().sum(self, axis, keepdims)
     def mean(self, axis=None, keepdims=False): return self._basic().mean(self, axis, keepdims)
-    def reshape(self, *shape): return self._basic().reshape(self, shape[0] if len(shape) == 1 and isinstance(shape[0], (tuple, list)) else shape)
     def flatten(self): return self._basic().flatten(self)
-    def transpose(self, *axes): return self._basic().transpose(self, axes or None)
+    def transpose(self, *axes): return self._basic().transpose(self, _sizes(axes) or None)
+    def reshape(self, *shape): return self._basic().reshape(self, _sizes(shape))
 
     @property
     def T(self):
         return self.transpose()
+
+
+def _sizes(args):
+    """``f(2, 3)`` or ``f((2, 3))`` -> ``(2, 3)``: both ways NumPy's reshape and transpose take them."""
+    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
 
 
 def tensor(data, dtype=None, device="cpu", requires_grad=False):
