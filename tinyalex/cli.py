@@ -126,7 +126,8 @@ def cmd_train(args):
     schedule = optim.ReduceOnPlateau(optimizer, patience=args.patience)
 
     source = args.data or f"the embedded synthetic shapes ({len(train_set)} training, {len(test_set)} test images)"
-    print(f"Training {args.model} ({model.num_parameters():,} parameters, width x{args.width}, norm={args.norm}) "
+    knobs = f", width x{args.width}, norm={args.norm}" if args.model == "alexnet-cifar" else ""
+    print(f"Training {args.model} ({model.num_parameters():,} parameters{knobs}) "
           f"on {source}, device {', '.join(devices) if devices else device}: {args.epochs} epochs of "
           f"{len(train_loader)} batches of {args.batch_size}, SGD lr {args.lr} momentum {args.momentum} "
           f"weight decay {args.weight_decay}, augmentation {'+'.join(augment) or 'none'}. Run directory: {out}")
