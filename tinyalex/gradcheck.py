@@ -112,22 +112,21 @@ def gradcheck_report(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, check=None, fa
     y = _call(fn, xs)
     v = _grad_output(grad_output, y, rng)
     y.backward(v)
-    with backend.on_device(y.device):
-        analytic = {i: xs[i].grad if xs[i].grad is not None else backend.xp(xs[i].data).zeros_like(xs[i].data)
-                    for i in checked}
-
     def phi():
         with no_grad():
             return float(backend.xp(v).sum(v * _call(fn, xs).data))
 
     report = Report("fast, v^T J u" if fast_mode else "full, v^T J")
-    for i in checked:
-        x = xs[i].data
-        if fast_mode:
-            pairs = _directional(x, analytic[i], phi, eps, rng, n_directions)
-        else:
-            pairs = _entrywise(x, analytic[i], phi, eps)
-        report.inputs.append(_compare(i, x.shape, pairs, atol, rtol))
+    with backend.on_device(y.device):  # new arrays (zeros, perturbed inputs, products) where the data is
+        analytic = {i: xs[i].grad if xs[i].grad is not None else backend.xp(xs[i].data).zeros_like(xs[i].data)
+                    for i in checked}
+        for i in checked:
+            x = xs[i].data
+            if fast_mode:
+                pairs = _directional(x, analytic[i], phi, eps, rng, n_directions)
+            else:
+                pairs = _entrywise(x, analytic[i], phi, eps)
+            report.inputs.append(_compare(i, x.shape, pairs, atol, rtol))
     return report
 
 
