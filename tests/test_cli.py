@@ -57,7 +57,7 @@ def test_predict_prints_the_top_5_classes(run, tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["evaluate", "--checkpoint", "missing.npz"], "missing.npz does not exist"),
     (["evaluate", "--checkpoint", "{bad}"], "damaged or not a tinyalex checkpoint"),
-    (["predict", "--checkpoint", "{good}", "{bad}"], "cannot read image"),
+    (["predict", "--checkpoint", "{good}", "{bad}"], "cannot decode image"),
     (["predict", "--checkpoint", "{bare}", "{bad}"], "lacks model, model_args, input, args"),
     (["train", "--resume", "{bare}"], "lacks model, model_args, input, args"),
     (["predict", "--checkpoint", "{good}", "--top", "-1", "{bad}"], "--top must be at least 1, got -1"),

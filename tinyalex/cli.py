@@ -18,6 +18,7 @@ import numpy as np
 
 from . import backend, checkpoint, data, models, optim, train as training
 from .data import transforms as T
+from .data.folder import decode
 from .backend import manual_seed
 from .tensor import Tensor, no_grad
 from . import functional as F
@@ -204,13 +205,7 @@ def cmd_evaluate(args):
 
 
 def _read_image(path, side):
-    from PIL import Image, UnidentifiedImageError
-    try:
-        with Image.open(path) as im:
-            image = np.asarray(im.convert("RGB"))
-    except (OSError, UnidentifiedImageError) as e:
-        raise ValueError(f"cannot read image {path}: {e}") from None
-    return T.resize_shorter_center_crop(image, side)
+    return T.resize_shorter_center_crop(decode(path), side)
 
 
 def cmd_predict(args):

@@ -14,7 +14,7 @@ def decode(path):
         with Image.open(path) as im:
             return np.asarray(im.convert("RGB"))
     except (OSError, SyntaxError, ValueError, Image.DecompressionBombError) as e:
-        raise ValueError(f"ImageFolder: cannot decode {path}: {e}") from None
+        raise ValueError(f"cannot decode image {path}: {e}") from None
 
 
 class ImageFolder:
