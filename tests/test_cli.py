@@ -64,6 +64,7 @@ def test_predict_prints_the_top_5_classes(run, tmp_path, capsys):
     (["train", "--quick", "--device", "tpu"], "unknown device 'tpu'"),
     (["train", "--quick", "--augment", "crop,rotate"], "unknown rotate"),
     (["train", "--quick", "--batch-size", "65"], "--batch-size 65 is more than the 64 training images"),
+    (["train", "--quick", "--epochs", "0"], "--epochs must be positive, got 0"),
 ])
 def test_user_mistakes_get_a_message_and_exit_status_2(run, tmp_path, capsys, argv, message):
     (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 truncated")

@@ -86,9 +86,12 @@ def cmd_train(args):
         keep = {k: getattr(args, k) for k in ("epochs", "out", "device", "quiet", "workers", "resume")}
         vars(args).update({**saved, **{k: v for k, v in keep.items() if v is not None}})
     preset = PRESETS["quick" if args.quick else "default" if args.data is None else "data"]
-    args.epochs = args.epochs or preset["epochs"]
-    args.batch_size = args.batch_size or preset["batch_size"]
-    args.width = args.width or preset["width"]
+    for key in ("epochs", "batch_size", "width"):
+        value = getattr(args, key)
+        if value is None:
+            setattr(args, key, preset[key])
+        elif value <= 0:  # 0 once fell back to the preset silently
+            raise ValueError(f"--{key.replace('_', '-')} must be positive, got {value}")
     device = backend.parse_device(args.device)
     devices = tuple(backend.parse_device(d) for d in args.columns.split(",")) if args.columns else None
     for d in (device,) + (devices or ()):
