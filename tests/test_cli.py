@@ -107,3 +107,11 @@ def test_an_image_folder_the_network_cannot_take_is_refused_before_training(tmp_
             Image.new("RGB", (width, height)).save(tmp_path / split / name / "x.png")
     assert cli.main(QUICK + ["--batch-size", "2", "--data", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "run").exists()
+
+
+def test_evaluate_refuses_a_test_set_of_other_classes(run, tmp_path, capsys):
+    for name in ("a", "b"):
+        (tmp_path / "test" / name).mkdir(parents=True)
+        Image.new("RGB", (32, 32)).save(tmp_path / "test" / name / "x.png")
+    assert cli.main(["evaluate", "--checkpoint", str(run / "best.npz"), "--data", str(tmp_path), "--quiet"]) == 2
+    assert "classes (a, b) are not those the checkpoint was trained on (circle, ring" in capsys.readouterr().err

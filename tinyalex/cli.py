@@ -196,6 +196,9 @@ def cmd_evaluate(args):
     model, extra = _restore(args.checkpoint, args.device)
     spec, run = extra["input"], extra["args"]
     test_set = _split(args.data or run["data"], False, spec["n_test"], run["seed"])
+    if list(test_set.classes) != spec["classes"]:  # else labels would index other (or no) outputs
+        raise ValueError(f"the test set's classes ({_names(test_set.classes)}) are not those the checkpoint was "
+                         f"trained on ({_names(spec['classes'])})")
     loader = data.DataLoader(test_set, args.batch_size, device=args.device, workers=args.workers,
                              transform=test_transform(spec, pad=spec["pad"] if args.ten_crop else 0))
     result = training.evaluate(model, loader, ten_crop=spec["image_size"] if args.ten_crop else None,
@@ -205,6 +208,10 @@ def cmd_evaluate(args):
     print(f"top-1 error {result['top1']:.2%}   top-5 error {result['top5']:.2%}   "
           f"(accuracy {1 - result['top1']:.2%}, loss {result['loss']:.4f})")
     return 0
+
+
+def _names(classes, shown=5):
+    return ", ".join(classes[:shown]) + (", ..." if len(classes) > shown else "")
 
 
 def _read_image(path, side):
