@@ -65,6 +65,8 @@ def test_matmul_and_linear_bad_inputs(rng):
         F.linear(ta.tensor(np.ones((2, 3))), a)
     with pytest.raises(ValueError, match=r"linear: bias must have shape \(3,\), got \(4,\)"):
         F.linear(ta.tensor(np.ones((2, 4))), a, np.ones(4))
+    with pytest.raises(TypeError, match="linear: input, weight and bias must share one dtype, got float32, float64"):
+        F.linear(ta.tensor(np.ones((2, 3), np.float32)), ta.tensor(np.ones((4, 3))))
 
 
 # ------------------------------------------------------------------ shapes

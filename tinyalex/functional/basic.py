@@ -153,6 +153,7 @@ def linear(x, w, b=None):
     """
     x, w, b = checks.tensors(x, w, b)
     checks.floating("linear", x, w, b)
+    checks.same_dtype("linear", x, w, b)
     checks.ndim("linear", x, 2, layout="N, in_features")
     checks.ndim("linear", w, 2, "weight", layout="out_features, in_features")
     if x.shape[1] != w.shape[1]:

@@ -9,6 +9,14 @@ def floating(op, *tensors):
             raise TypeError(f"{op}: expected a float32 or float64 tensor, got {t.dtype}")
 
 
+def same_dtype(op, *tensors):
+    """Raise TypeError unless input, weight and bias (None skipped) share one dtype: a float64 weight
+    would silently turn a float32 network's activations into float64."""
+    dtypes = [t.dtype for t in tensors if t is not None]
+    if len(set(dtypes)) > 1:
+        raise TypeError(f"{op}: input, weight and bias must share one dtype, got {', '.join(map(str, dtypes))}")
+
+
 def ndim(op, t, n, what="input", layout=None):
     """Raise ValueError unless ``t`` has ``n`` dimensions."""
     if t.ndim != n:

@@ -232,9 +232,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1):
                          f"({Cg} per group x {groups} groups), but the input has {C}")
     if b is not None and b.shape != (O,):
         raise ValueError(f"conv2d: bias must have shape ({O},), got {b.shape}")
-    if w.dtype != x.dtype or (b is not None and b.dtype != x.dtype):
-        raise TypeError(f"conv2d: input, weight and bias must share one dtype, got {x.dtype}, {w.dtype}"
-                        + ("" if b is None else f", {b.dtype}"))
+    checks.same_dtype("conv2d", x, w, b)
     checks.same_device("conv2d", x, w, b)
     stride, padding = checks.pair("conv2d", "stride", stride), checks.pair("conv2d", "padding", padding)
     conv_outsize(H, KH, stride[0], padding[0], "conv2d")
