@@ -189,6 +189,8 @@ def test_bad_command_lines_are_refused_with_a_message(tmp_path, capsys):
     assert grade.main([]) == 2
     assert grade.main(["--exercise", "nope", "x.py"]) == 2
     assert grade.main([str(tmp_path / "missing.py")]) == 1
+    (tmp_path / "a_file").write_text("")
+    assert grade.main(["--write-stubs", str(tmp_path / "a_file")]) == 2
     assert grade.main(["--device", "tpu", "--list"]) == 2
     assert grade.main(["--seed", "-1", "x.py"]) == 2
     (tmp_path / "empty.py").write_text("x = 1\n")

@@ -52,7 +52,12 @@ def main(argv=None):
             print(f"{e.name:<22} {e.file_name:<30} {', '.join(e.functions)}")
         return 0
     if args.write_stubs:
-        for path in stubs.write_stubs(args.write_stubs):
+        try:
+            paths = stubs.write_stubs(args.write_stubs)
+        except OSError as e:
+            print(f"grade: cannot write the exercise files into {args.write_stubs}: {e}")
+            return 2
+        for path in paths:
             print(f"wrote {path}")
         return 0
     if args.solution:
