@@ -136,3 +136,8 @@ def test_pooling_agrees_with_pytorch(rng, shape, k, s, p):
         ty.backward(torch.tensor(gy))
         np.testing.assert_allclose(y.data, ty.detach().numpy(), rtol=1e-12)
         np.testing.assert_allclose(x.grad, tx.grad.numpy(), rtol=1e-12, atol=1e-14)
+
+
+def test_numpy_integers_serve_as_sizes():
+    x = ta.tensor(np.arange(49.0).reshape(1, 1, 7, 7))
+    np.testing.assert_array_equal(F.max_pool2d(x, np.int64(3), (np.int32(2), 2)).numpy(), F.max_pool2d(x, 3, 2).numpy())

@@ -1,4 +1,6 @@
 """Input checks shared by the operations: a user's mistake gets a message naming the op."""
+import numbers
+
 from ..tensor import Tensor, as_tensor
 
 
@@ -32,13 +34,14 @@ def same_device(op, *tensors):
 
 
 def pair(op, name, value):
-    """``k`` or ``(kh, kw)`` -> ``(kh, kw)`` of ints; negative values are refused."""
-    v = (value, value) if isinstance(value, int) else tuple(value) if isinstance(value, (tuple, list)) else ()
-    if len(v) != 2 or not all(isinstance(i, int) for i in v):
+    """``k`` or ``(kh, kw)`` -> ``(kh, kw)`` of Python ints (NumPy integers too); negative values are refused."""
+    v = (value, value) if isinstance(value, numbers.Integral) else \
+        tuple(value) if isinstance(value, (tuple, list)) else ()
+    if len(v) != 2 or not all(isinstance(i, numbers.Integral) for i in v):
         raise TypeError(f"{op}: {name} must be an int or a pair of ints, got {value!r}")
     if min(v) < 0:
         raise ValueError(f"{op}: {name} must not be negative, got {value!r}")
-    return v
+    return tuple(int(i) for i in v)
 
 
 def tensors(*xs):
