@@ -50,6 +50,15 @@ def test_alexnet_cifar_norm_choices():
         models.alexnet_cifar(norm="layernorm")
 
 
+def test_alexnet_cifar_dropout_is_the_papers_half_unless_told():
+    def ps(model):
+        return [m.p for m in model.modules() if isinstance(m, nn.Dropout)]
+    assert ps(models.alexnet_cifar(init=None, width=0.25)) == [0.5] * 4  # fc6, fc7 in each column
+    assert ps(models.alexnet_cifar(columns=1, init=None, width=0.25, dropout=0.25)) == [0.25] * 2
+    with pytest.raises(ValueError, match="Dropout"):
+        models.alexnet_cifar(init=None, width=0.25, dropout=1.0)
+
+
 # ------------------------------------------------------------------ two columns = grouped form
 def column_pair(norm="lrn", seed=0):
     """A narrow AlexNet-CIFAR in both forms with the same weights, in float64 (same code path as the paper's)."""

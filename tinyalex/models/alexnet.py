@@ -80,13 +80,14 @@ def _half(n, column):
     return (n + 1 - column) // 2
 
 
-def column_layers(layout, num_classes, column=None, norm="lrn", dropout_mode="inverted"):
+def column_layers(layout, num_classes, column=None, norm="lrn", dropout_mode="inverted", dropout=0.5):
     """The named layers of one column (``column`` 0 or 1) or of the one-column grouped net (None).
 
     Layer order as in the paper: conv -> ReLU -> LRN -> pool (sections 3.3, 3.4); dropout on the
     outputs of fc6 and fc7 ("we use dropout in the first two fully-connected layers", 4.2). With
     ``norm="batchnorm"`` every conv is followed by batch norm before its ReLU (and has no bias: the
-    norm's beta takes its place); ``norm=None`` drops normalisation.
+    norm's beta takes its place); ``norm=None`` drops normalisation. ``dropout``: the probability of
+    dropping a hidden unit (the paper's 0.5).
     """
     if norm not in ("lrn", "batchnorm", None):
         raise ValueError(f"alexnet: norm must be 'lrn', 'batchnorm' or None, got {norm!r}")
@@ -112,7 +113,7 @@ def column_layers(layout, num_classes, column=None, norm="lrn", dropout_mode="in
     for width in layout.hidden:
         layers[f"fc{fc}"] = nn.Linear(n_in, width if grouped else _half(width, column))
         layers[f"relu{fc}"] = nn.ReLU()
-        layers[f"drop{fc}"] = nn.Dropout(0.5, mode=dropout_mode)
+        layers[f"drop{fc}"] = nn.Dropout(dropout, mode=dropout_mode)
         n_in, fc = width, fc + 1
     layers[f"fc{fc}"] = nn.Linear(n_in, num_classes if grouped else _half(num_classes, column))
     return layers
@@ -157,7 +158,7 @@ class TwoColumnNet(nn.Module):
         return F.concat([F.to_device(h, target) for h in xs], axis=1)
 
 
-def build(layout, num_classes, columns, devices, norm, dropout_mode, init):
+def build(layout, num_classes, columns, devices, norm, dropout_mode, init, dropout=0.5):
     """An AlexNet-shaped network from ``layout``: two columns, or one with grouped convolutions."""
     if columns not in (1, 2):
         raise ValueError(f"alexnet: columns must be 1 or 2, got {columns!r}")
@@ -168,9 +169,10 @@ def build(layout, num_classes, columns, devices, norm, dropout_mode, init):
         raise ValueError(f"alexnet: expected {columns} device(s), one per column, got {devices!r}")
     with nn.init.deferred():
         if columns == 1:
-            model = nn.Sequential(column_layers(layout, num_classes, None, norm, dropout_mode))
+            model = nn.Sequential(column_layers(layout, num_classes, None, norm, dropout_mode, dropout))
         else:
-            halves = [nn.Sequential(column_layers(layout, num_classes, k, norm, dropout_mode)) for k in range(2)]
+            halves = [nn.Sequential(column_layers(layout, num_classes, k, norm, dropout_mode, dropout))
+                      for k in range(2)]
             crossings = [f"conv{i}" for i, c in enumerate(layout.convs, 1) if i > 1 and not c.own_column]
             crossings += [f"fc{len(layout.convs) + i}" for i in range(1, len(layout.hidden) + 2)]
             model = TwoColumnNet(halves, crossings)

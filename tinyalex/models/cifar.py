@@ -39,11 +39,14 @@ def layout(width=1.0):
 
 
 def alexnet_cifar(num_classes=10, columns=2, devices=None, norm="lrn", dropout_mode="inverted", init="he",
-                  width=1.0):
+                  width=1.0, dropout=0.5):
     """AlexNet for 3x32x32 inputs (see the module docstring): 7,561,610 parameters at width 1 with LRN.
 
-    Arguments as ``alexnet``; ``norm`` "lrn" | "batchnorm" | None; ``width`` scales all layers.
+    Arguments as ``alexnet``; ``norm`` "lrn" | "batchnorm" | None; ``width`` scales all layers;
+    ``dropout`` is the probability of dropping a unit of fc6 and fc7 (the paper's 0.5). A narrow net
+    on little data learns much faster with less: at width 1/8 the hidden layers have 64 units per
+    column, and p = 0.5 keeps the loss at ln 10 for epochs.
     """
     if width <= 0:
         raise ValueError(f"alexnet_cifar: width must be positive, got {width}")
-    return build(layout(width), num_classes, columns, devices, norm, dropout_mode, init)
+    return build(layout(width), num_classes, columns, devices, norm, dropout_mode, init, dropout)
