@@ -281,10 +281,11 @@ def backward(root, grad):
         if getattr(fn, "saved", ()) is None:
             raise RuntimeError(f"backward: the graph through {fn.label} was already walked and its saved arrays "
                                "freed; run the forward pass again to back-propagate again")
-        device = fn.inputs[0].device if not fn.crosses_devices else backend.device_of(next(g for g in outs if g is not None))
-        xp = backend.module_for(device)
-        with backend.on_device(device):
-            outs = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(outs, fn.output_specs)]
+        if any(g is None for g in outs):  # an output nobody used (one half of a split): its gradient is 0
+            like = next(g for g in outs if g is not None)
+            xp = backend.xp(like)
+            with backend.on_device(backend.device_of(like)):
+                outs = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(outs, fn.output_specs)]
         start = _clock(fn.inputs[0].device) if _hooks else 0.0
         with backend.on_device(fn.inputs[0].device):
             in_grads = fn.backward(*outs)
