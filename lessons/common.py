@@ -37,7 +37,7 @@ import numpy as np  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 import tinyalex as ta  # noqa: E402
-from tinyalex.checkpoint import atomic_write  # noqa: E402
+from tinyalex import viz  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -108,8 +108,7 @@ class Lesson:
     def save(self, fig, name):
         """Write ``fig`` as ``<out>/<number>_<name>.png``, atomically as every file tinyalex writes."""
         path = self.out / f"{self.number}_{name}.png"
-        with atomic_write(path) as f:
-            fig.savefig(f, format="png", dpi=120, bbox_inches="tight")
+        viz.save_figure(fig, path, dpi=120, bbox_inches="tight")
         plt.close(fig)
         print(f"figure: {path}")
         return path

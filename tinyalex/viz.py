@@ -17,10 +17,11 @@ def _figure(width, height):
     return Figure(figsize=(width, height), layout="constrained")
 
 
-def _save(fig, path):
+def save_figure(fig, path, dpi=100, **savefig_options):
+    """Write ``fig`` to ``path`` atomically, in the format its extension names (PNG by default)."""
     fmt = os.path.splitext(os.fspath(path))[1].lstrip(".").lower() or "png"
     with atomic_write(path) as f:
-        fig.savefig(f, format=fmt, dpi=100)
+        fig.savefig(f, format=fmt, dpi=dpi, **savefig_options)
     return path
 
 
@@ -43,7 +44,7 @@ def plot_curves(history, path):
     for ax in (loss, error):
         ax.legend()
         ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def kernel_grid(weights, path, per_row=16, title=None):
@@ -71,7 +72,7 @@ def kernel_grid(weights, path, per_row=16, title=None):
     ax.imshow(mosaic, interpolation="nearest")
     ax.set_axis_off()
     ax.set_title(title or f"{k} kernels of size {kh}x{kw}x{c}")
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def prediction_bars(images, probs, classes, path, labels=None, k=5):
@@ -95,7 +96,7 @@ def prediction_bars(images, probs, classes, path, labels=None, k=5):
         axes[1, i].set_yticks(range(len(top)), [classes[j] for j in top], fontsize=8)
         axes[1, i].invert_yaxis()
         axes[1, i].set_xlim(0, 1)
-    return _save(fig, path)
+    return save_figure(fig, path)
 
 
 def neighbours_grid(queries, neighbours, path):
@@ -117,4 +118,4 @@ def neighbours_grid(queries, neighbours, path):
             axes[i, j].set_axis_off()
     axes[0, 0].set_title("query", fontsize=9)
     axes[0, 1].set_title("nearest", fontsize=9)
-    return _save(fig, path)
+    return save_figure(fig, path)
