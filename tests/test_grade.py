@@ -188,7 +188,6 @@ def test_exit_status_and_report_of_the_command(tmp_path, capsys):
 def test_bad_command_lines_are_refused_with_a_message(tmp_path, capsys):
     assert grade.main([]) == 2
     assert grade.main(["--exercise", "nope", "x.py"]) == 2
-    assert grade.main([str(tmp_path / "missing.py")]) == 1
     (tmp_path / "a_file").write_text("")
     assert grade.main(["--write-stubs", str(tmp_path / "a_file")]) == 2
     assert grade.main(["--device", "tpu", "--list"]) == 2
@@ -196,3 +195,22 @@ def test_bad_command_lines_are_refused_with_a_message(tmp_path, capsys):
     (tmp_path / "empty.py").write_text("x = 1\n")
     assert grade.main([str(tmp_path / "empty.py")]) == 1
     assert "defines none of the exercise functions" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("content", [None, "def sgd_step(w, g, v, lr:\n", b"\xff\xfe not UTF-8\n"],
+                         ids=["missing", "not Python", "not UTF-8"])
+@pytest.mark.parametrize("exercise", [[], ["--exercise", "sgd"]], ids=["all", "one exercise"])
+def test_a_file_that_cannot_be_read_is_an_input_error_with_status_2_not_a_failed_check(
+        tmp_path, capsys, content, exercise):
+    path = tmp_path / "07_sgd.py"
+    if content is not None:
+        getattr(path, "write_bytes" if isinstance(content, bytes) else "write_text")(content)
+    assert grade.main([str(path), *exercise]) == 2
+    out = capsys.readouterr().out
+    assert out.startswith(f"grade: cannot read {path}: ") and "checks passed" not in out, out
+
+
+def test_help_states_the_three_exit_statuses(capsys):
+    assert grade.main(["--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert all(s in help_text for s in ("0 when every check passes", "1 when a check fails", "2 when the command"))

@@ -6,7 +6,8 @@
     tinyalex grade --list                     # the exercises and their functions
 
 A FILE may also be a folder (every .py file in it). Each exercise of each file runs in its own
-subprocess with a time limit; the exit status is 0 only when every check passes.
+subprocess with a time limit. The exit status (``EXIT_STATUS``, also in ``--help``) tells a course's
+CI failed answers (1) apart from input that could not be graded (2).
 """
 import argparse
 import pathlib
@@ -15,10 +16,13 @@ from . import backend
 from .grading import exercises, runner, stubs
 
 SOLUTIONS = pathlib.Path(__file__).parent / "grading" / "solutions.py"  # imported only by its worker
+EXIT_STATUS = ("exit status: 0 when every check passes; 1 when a check fails or a file defines none of the "
+               "exercise functions; 2 when the command line or a FILE is wrong (missing, unreadable, not Python)")
 
 
 def build_parser():
-    p = argparse.ArgumentParser(prog="tinyalex grade", description="Grade exercise files against the engine.")
+    p = argparse.ArgumentParser(prog="tinyalex grade", description="Grade exercise files against the engine.",
+                                epilog=EXIT_STATUS)
     p.add_argument("files", nargs="*", help="student files or folders of them")
     p.add_argument("--exercise", choices=exercises.NAMES, help="grade only this exercise")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]: where inputs live")
@@ -65,11 +69,10 @@ def main(argv=None):
         jobs = [(SOLUTIONS, list(names))]
     elif args.files:
         try:
-            jobs = [(path, [args.exercise] if args.exercise else runner.exercises_in(path))
-                    for path in _files(args.files)]
-        except (OSError, SyntaxError, ValueError) as e:
-            print(f"grade: cannot read {getattr(e, 'filename', '') or ''}: {e}")
-            return 1
+            jobs = [(path, [args.exercise] if args.exercise else names) for path, names in _read(args.files)]
+        except ValueError as e:
+            print(f"grade: {e}")
+            return 2
     else:
         parser.print_usage()
         print("grade: give a FILE, --solution NAME, --write-stubs DIR or --list")
@@ -87,10 +90,23 @@ def main(argv=None):
     return 0 if passed == total else 1
 
 
-def _files(paths):
-    out = []
+def _read(paths):
+    """(file, the exercises it defines) for each student file, folders expanded to their .py files.
+
+    Every file is read and parsed first, even when ``--exercise`` names what to grade, so a missing,
+    unreadable or unparsable FILE stops the command with status 2 (the input is wrong) instead of
+    failing checks (status 1, the answers are wrong), whichever options came with it. Raises
+    ValueError naming the file and the reason.
+    """
+    files = []
     for p in map(pathlib.Path, paths):
         if not p.exists():
-            raise FileNotFoundError(2, "no such file or folder", str(p))
-        out.extend(sorted(p.glob("*.py")) if p.is_dir() else [p])
-    return out
+            raise ValueError(f"cannot read {p}: no such file or folder")
+        files.extend(sorted(p.glob("*.py")) if p.is_dir() else [p])
+    jobs = []
+    for path in files:
+        try:
+            jobs.append((path, runner.exercises_in(path)))
+        except (OSError, SyntaxError, ValueError) as e:  # UnicodeDecodeError is a ValueError
+            raise ValueError(f"cannot read {path}: {e}") from None
+    return jobs
