@@ -1,5 +1,6 @@
 """``load(name_or_path)``: the one place that turns a data set's name or location into a data set."""
 import os
+import shutil
 from pathlib import Path
 
 from .cifar10 import FOLDER, CIFAR10
@@ -8,6 +9,7 @@ from .folder import ImageFolder
 from .synthetic import SyntheticShapes
 
 SYNTHETIC_SIZES = {True: 10_000, False: 2_000}
+_MARKER = ".source"  # in an unpacked archive's cache folder: which archive it holds (see _unpacked)
 
 
 def load(name_or_path, train=True, download=False):
@@ -27,11 +29,7 @@ def load(name_or_path, train=True, download=False):
         return CIFAR10(train=train, download=download)
     path = Path(name_or_path)
     if path.is_file() and path.name.endswith((".tar.gz", ".tgz", ".tar")):
-        stem = path.name.split(".")[0]
-        target = cache_dir() / stem
-        if not target.is_dir():  # unpacked beside it, then renamed: a crash leaves no half folder here
-            os.replace(extract(path, target.with_name(stem + ".part")), target)
-        return load(_single_folder(target), train=train)
+        return load(_single_folder(_unpacked(path)), train=train)
     if (path / FOLDER).is_dir():
         return CIFAR10(path, train=train)
     if path.name == FOLDER and path.is_dir():
@@ -41,6 +39,33 @@ def load(name_or_path, train=True, download=False):
         return ImageFolder(split, cache=True)
     raise ValueError(f"load: do not know how to read {name_or_path!r}: expected 'synthetic', 'cifar10', "
                      f"a folder with {FOLDER}/ or with train/ and test/ class folders, or a .tar.gz of one")
+
+
+def _unpacked(archive):
+    """The cache folder ``<cache>/<archive name>/`` holding ``archive`` unpacked, unpacked only when needed.
+
+    The folder records which archive it came from (path, size and modification time, in a marker
+    file), so the same archive is unpacked once, while a different or updated archive under the
+    same name is unpacked afresh rather than served the old files. A content hash would be surer,
+    but it would read the whole archive (a data set's worth of images) on every load.
+    """
+    stat = archive.stat()
+    source = f"{archive.resolve()}\n{stat.st_size} {stat.st_mtime_ns}\n"
+    target = cache_dir() / archive.name.split(".")[0]
+    marker = target / _MARKER
+    if marker.is_file() and marker.read_text(encoding="utf-8") == source:
+        return target
+    part = target.with_name(target.name + ".part")
+    shutil.rmtree(part, ignore_errors=True)  # what an interrupted unpack left
+    extract(archive, part)
+    # The marker goes in before the rename, so it appears with the whole folder or not at all; the
+    # old folder loses its marker first, so a crash while deleting it leaves nothing a load trusts.
+    (part / _MARKER).write_text(source, encoding="utf-8")
+    if target.is_dir():
+        marker.unlink(missing_ok=True)
+        shutil.rmtree(target)
+    os.replace(part, target)
+    return target
 
 
 def _single_folder(path):
