@@ -1,4 +1,5 @@
 """Checkpoints: one .npz, written atomically, read back exactly and without pickle; damage is reported."""
+import json
 import os
 
 import numpy as np
@@ -88,3 +89,43 @@ def test_a_failed_save_leaves_the_previous_file_and_no_temporary(tmp_path, monke
     monkeypatch.undo()
     assert checkpoint.load(path).extra == {"epoch": 1}
     assert os.listdir(tmp_path) == ["c.npz"]
+
+
+def forge(path, meta, **arrays):
+    """A .npz laid out like a checkpoint, with the given metadata (JSON text, or a value to encode) and arrays."""
+    np.savez(path, meta=np.array(meta if isinstance(meta, str) else json.dumps(meta)), **arrays)
+    return path
+
+
+LINEAR = {"model/weight": np.zeros((2, 3), np.float32), "model/bias": np.zeros(2, np.float32)}
+MALFORMED = {  # metadata that is valid JSON, but not what save writes
+    "a list": [1, {"format": 1}],
+    "a number": 1,
+    "no extra": {"format": 1},
+    "extra not a dict": {"format": 1, "extra": ["epoch", 3]},
+    "optim not a dict": {"format": 1, "extra": {}, "optim": [0.1, 0.9]},
+    "a missing array": {"format": 1, "extra": {}, "optim": {"velocity.0": {"__array__": "optim/7"}}},
+    "an array named by a list": {"format": 1, "extra": {}, "schedule": {"best": {"__array__": ["optim/0"]}}},
+    "nested a thousand deep": '{"format": 1, "extra": {}, "optim": {"v": %s%s}}' % ("[" * 990, "]" * 990),
+}
+
+
+@pytest.mark.parametrize("meta", MALFORMED.values(), ids=MALFORMED)
+def test_malformed_metadata_raises_checkpoint_error_naming_the_file(tmp_path, meta):
+    with pytest.raises(checkpoint.CheckpointError, match=r"c\.npz .*metadata"):
+        checkpoint.load(forge(tmp_path / "c.npz", meta, **LINEAR))
+
+
+def test_optimiser_and_schedule_state_of_the_wrong_type_raise_checkpoint_error(tmp_path):
+    model = nn.Linear(3, 2)
+    optimizer = optim.SGD(model.parameters(), lr=0.01)
+    schedule = optim.ReduceOnPlateau(optimizer)
+    velocities = {f"velocity.{i}": {"__array__": name} for i, name in enumerate(LINEAR)}
+    state = {"optim": {**velocities, "lr": [0.1], "momentum": 0.9, "weight_decay": 0.0}}
+    saved = checkpoint.load(forge(tmp_path / "c.npz", {"format": 1, "extra": {}, **state}, **LINEAR))
+    with pytest.raises(checkpoint.CheckpointError, match="c.npz does not fit"):
+        saved.restore(model, optimizer)
+    state = {"schedule": {"best": {"a": 1}, "bad_epochs": 0, "reductions": 0}}
+    saved = checkpoint.load(forge(tmp_path / "c.npz", {"format": 1, "extra": {}, **state}, **LINEAR))
+    with pytest.raises(checkpoint.CheckpointError, match="c.npz does not fit"):
+        saved.restore(model, schedule=schedule)

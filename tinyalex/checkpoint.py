@@ -25,6 +25,7 @@ from . import backend
 
 FORMAT_VERSION = 1
 _ARRAY = "__array__"
+_ABSENT = object()  # a metadata entry that is not there at all (as opposed to one that is null)
 
 
 class CheckpointError(ValueError):
@@ -72,14 +73,27 @@ def _flatten(tree, prefix, arrays):
     return tree
 
 
-def _unflatten(tree, arrays):
+def _unflatten(tree, arrays, path):
+    """Put the arrays back where ``_flatten`` left references; a reference to no array is a CheckpointError."""
     if isinstance(tree, dict):
         if set(tree) == {_ARRAY}:
-            return arrays[tree[_ARRAY]]
-        return {k: _unflatten(v, arrays) for k, v in tree.items()}
+            name = tree[_ARRAY]
+            if not isinstance(name, str) or name not in arrays:
+                raise CheckpointError(f"checkpoint {path} has malformed metadata: it refers to an array "
+                                      f"{name!r}, which the file does not hold")
+            return arrays[name]
+        return {k: _unflatten(v, arrays, path) for k, v in tree.items()}
     if isinstance(tree, list):
-        return [_unflatten(v, arrays) for v in tree]
+        return [_unflatten(v, arrays, path) for v in tree]
     return tree
+
+
+def _json_object(value, what, path):
+    """``value`` when it is a JSON object (a dict); else a CheckpointError saying what came instead."""
+    if isinstance(value, dict):
+        return value
+    came = "it is missing" if value is _ABSENT else f"got {json.dumps(value)[:60]}"
+    raise CheckpointError(f"checkpoint {path} has malformed metadata: {what} should be a JSON object; {came}")
 
 
 def save(path, model, optimizer=None, schedule=None, extra=None):
@@ -121,7 +135,7 @@ class Checkpoint:
                     raise ValueError(f"it holds no {what} state")
                 if owner is not None:
                     owner.load_state_dict(state)
-        except (ValueError, KeyError) as e:
+        except (ValueError, KeyError, TypeError) as e:  # TypeError: a value of the wrong kind, e.g. lr: [0.1]
             raise CheckpointError(f"checkpoint {self.path} does not fit: {e}") from None
 
 
@@ -145,14 +159,28 @@ def load(path):
     if "meta" not in arrays:
         raise CheckpointError(f"checkpoint {path} is not a tinyalex checkpoint (no 'meta' entry)")
     try:
-        meta = json.loads(str(arrays.pop("meta")))
+        extra, optim, schedule = _metadata(str(arrays.pop("meta")), arrays, path)
+    except RecursionError:  # JSON nested about a thousand deep, which save never writes
+        raise CheckpointError(f"checkpoint {path} has malformed metadata: it is nested too deeply") from None
+    model = {name[len("model/"):]: a for name, a in arrays.items() if name.startswith("model/")}
+    return Checkpoint(path, model, optim, schedule, extra)
+
+
+def _metadata(text, arrays, path):
+    """``extra`` and the optimiser and schedule state (None where absent) from the JSON of 'meta'.
+
+    Checks what ``save`` writes: an object with the format version, an ``extra`` object, and state
+    objects whose array references name arrays of the file; anything else is a CheckpointError.
+    """
+    try:
+        meta = json.loads(text)
     except ValueError as e:
         raise CheckpointError(f"checkpoint {path} has unreadable metadata ({e})") from None
+    meta = _json_object(meta, "the 'meta' entry", path)
     if meta.get("format") != FORMAT_VERSION:
         raise CheckpointError(f"checkpoint {path} has format {meta.get('format')!r}; "
                               f"this tinyalex reads format {FORMAT_VERSION}")
-    model = {name[len("model/"):]: a for name, a in arrays.items() if name.startswith("model/")}
-    return Checkpoint(path, model,
-                      _unflatten(meta["optim"], arrays) if "optim" in meta else None,
-                      _unflatten(meta["schedule"], arrays) if "schedule" in meta else None,
-                      meta["extra"])
+    extra = _json_object(meta.get("extra", _ABSENT), "'extra'", path)
+    optim, schedule = (_unflatten(_json_object(meta[key], repr(key), path), arrays, path) if key in meta else None
+                       for key in ("optim", "schedule"))
+    return extra, optim, schedule
