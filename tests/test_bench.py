@@ -143,3 +143,15 @@ def test_a_tiny_run_against_torch_gives_a_speed_ratio_for_every_line(tmp_path):
     result = tiny_run(tmp_path, "--against", "torch")
     check_rows([result["peak"], *result["ops"], result["step"]], ["tinyalex", "torch"])
     assert result["machine"]["torch_threads"] >= 1 and set(result["memory"] or {"torch"}) >= {"torch"}
+
+
+def test_memory_is_unavailable_where_the_peak_cannot_be_reset_and_the_rest_still_runs(tmp_path, monkeypatch, capsys):
+    def read_only_clear_refs(path, *args, **kwargs):  # as in containers that mount /proc read-only
+        if str(path).endswith("clear_refs"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return open(path, *args, **kwargs)
+
+    monkeypatch.setattr(bench, "open", read_only_clear_refs, raising=False)
+    result = tiny_run(tmp_path, "--step-only")
+    assert result["memory"] is None and result["step"]["ms"]["tinyalex"] > 0
+    assert "memory a step adds" not in capsys.readouterr().out

@@ -392,6 +392,13 @@ def _proc_status(field):
         return next(int(line.split()[1]) * 1024 for line in f if line.startswith(field + ":"))
 
 
+def _reset_peak_rss():
+    """Reset this process's peak resident size (VmHWM) to its current size; OSError where Linux does
+    not allow it: no /proc, or a /proc/self/clear_refs that a container mounts read-only."""
+    with open("/proc/self/clear_refs", "w") as f:
+        f.write("5")
+
+
 def step_memory(framework, model, batch, device, threads):
     """Bytes that two training steps add to a process holding the model, the batch and the optimiser.
 
@@ -410,8 +417,7 @@ def step_memory(framework, model, batch, device, threads):
         step = TorchTwin(torch, record(partial(loss_of, net, images, labels))).step
         del net, opt, images, labels
     if backend.parse_device(device) == "cpu":
-        with open("/proc/self/clear_refs", "w") as f:
-            f.write("5")  # reset the high-water mark VmHWM to the current resident size
+        _reset_peak_rss()
         before = _proc_status("VmRSS")
         step(), step()
         return _proc_status("VmHWM") - before
@@ -424,8 +430,11 @@ def step_memory(framework, model, batch, device, threads):
 
 
 def bench_memory(model, batch, device, frameworks, threads):
-    """Run ``step_memory`` for each framework in a fresh spawned process; None where /proc is missing."""
-    if not os.path.exists("/proc/self/clear_refs"):
+    """Run ``step_memory`` for each framework in a fresh spawned process; None where the peak resident
+    size cannot be reset (no /proc, or a read-only one), which the CPU measure needs."""
+    try:
+        _reset_peak_rss()  # here first, as a probe: the children have the same /proc
+    except OSError:
         return None
     saved = os.environ.get("MALLOC_MMAP_THRESHOLD_")
     os.environ["MALLOC_MMAP_THRESHOLD_"] = "65536"  # read by glibc at the start of each child
