@@ -36,7 +36,19 @@ def test_max_pool_matches_the_loop_reference(rng, shape, k, s, p):
     np.testing.assert_array_equal(y.numpy(), max_pool2d_reference(x.data, k, s, p))
     gy = rng.standard_normal(y.shape)
     y.backward(gy)
-    np.testing.assert_allclose(x.grad, max_pool2d_backward_reference(x.data, gy, k, s, p), rtol=1e-14, atol=1e-14)
+    # the CPU's backward adds window by window, as the loop does: the same bits
+    np.testing.assert_array_equal(x.grad, max_pool2d_backward_reference(x.data, gy, k, s, p))
+
+
+@pytest.mark.parametrize("shape, k, s, p", CASES)
+def test_max_pool_backward_by_taps_equals_the_scatter_to_winners(rng, shape, k, s, p):
+    """The GPU's backward (one masked add per kernel offset) and the CPU's (one scatter to the winners)
+    send every gradient to the same pixel, ties included (integer gradients: sums are exact)."""
+    x = ta.tensor(rng.integers(0, 3, shape).astype(np.float32), requires_grad=True)  # many ties
+    y = F.max_pool2d(x, k, s, p)
+    gy = rng.integers(-50, 50, y.shape).astype(np.float32)
+    np.testing.assert_array_equal(y.creator.by_taps(gy), y.creator.to_winners(gy))
+    np.testing.assert_array_equal(y.creator.to_winners(gy), max_pool2d_backward_reference(x.data, gy, k, s, p))
 
 
 @pytest.mark.parametrize("shape, k, s, p", CASES)
