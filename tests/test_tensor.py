@@ -1,4 +1,6 @@
 """The autograd core: tensors, the backward walk (chain rule), no_grad, user-defined ops, devices and dtypes."""
+import weakref
+
 import numpy as np
 import pytest
 
@@ -94,6 +96,19 @@ def test_only_tensors_requiring_grad_get_gradients_and_saved_arrays_are_freed():
     fn = y.creator
     y.sum().backward()
     assert c.grad is None and x.grad is not None and fn.saved is None
+
+
+def test_the_graph_keeps_what_backward_saved_not_every_activation():
+    """A conv output before the ReLU is not needed by any backward (ReLU keeps its own output):
+    it is freed as soon as nobody holds it, although the graph through it lives on."""
+    x = ta.tensor(np.ones((2, 3)), requires_grad=True)
+    h = x * 2.0
+    h_values = weakref.ref(h.data)
+    y = F.relu(h)
+    del h
+    assert h_values() is None
+    y.sum().backward()
+    np.testing.assert_array_equal(x.grad, np.full((2, 3), 2.0))
 
 
 def test_walking_a_graph_twice_is_a_clear_error():

@@ -5,11 +5,15 @@ made it. A ``Function`` computes on raw arrays: ``forward(*arrays)`` returns the
 by name, what ``backward(*grad_outputs)`` needs to return one gradient per input. ``Tensor.backward``
 walks the recorded graph in reverse topological order and adds up (chain rule) the gradients that
 reach each tensor; leaves that ``requires_grad`` keep theirs in ``.grad``.
+
+The graph keeps the arrays that each Function saved and nothing else: of an intermediate tensor it
+keeps where the tensor came from (an ``Edge``), not its values, so an activation that no backward
+needs (the convolution's output before the ReLU, which keeps its own output) is freed as soon as
+the forward pass moves on, as in PyTorch.
 """
 import contextlib
 import time
 import types
-import weakref
 
 import numpy as np
 
@@ -65,11 +69,12 @@ class Tensor:
 
     __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
 
-    def __init__(self, data, requires_grad=False, creator=None, name=None):
+    def __init__(self, data, requires_grad=False, creator=None, name=None, slot=0):
         self.data = data
         self.grad = None
         self.requires_grad = bool(requires_grad)
         self.creator = creator
+        self.slot = slot  # which of its creator's outputs this is
         self.name = name
 
     # ---- description
@@ -231,16 +236,39 @@ class Function:
         single = not isinstance(outputs, tuple)
         outputs = (outputs,) if single else outputs
         record = _grad_enabled and any(t.requires_grad for t in tensors)
-        results = tuple(Tensor(o, requires_grad=record, creator=self if record else None) for o in outputs)
+        results = tuple(Tensor(o, requires_grad=record, creator=self if record else None, slot=i)
+                        for i, o in enumerate(outputs))
         if record:
-            self.inputs = tensors
-            # weak references: an output nobody holds any more gets no gradient, and no cycle
-            # output -> function -> output keeps activations alive after the step
-            self.outputs = [weakref.ref(r) for r in results]
+            self.inputs = [Edge(t) for t in tensors]
             self.output_specs = [(r.shape, r.dtype) for r in results]
         for hook in _hooks:
             hook.on_forward(self, tensors, results, _clock(device) - start)
         return results[0] if single else results
+
+
+class Edge:
+    """What the graph keeps of one input of a Function: where its gradient goes, not its values.
+
+    ``creator`` and ``slot`` name the output it was (None for a leaf); ``leaf`` is the leaf tensor
+    itself when it requires grad (backward adds to its ``.grad``); ``shape``, ``dtype``, ``device``
+    and ``requires_grad`` describe it. Keeping the input Tensor instead would keep every activation
+    of the network alive until the graph dies, whether or not a backward needs it.
+    """
+
+    __slots__ = ("creator", "slot", "leaf", "shape", "dtype", "device", "requires_grad")
+
+    def __init__(self, t):
+        self.creator, self.slot, self.requires_grad = t.creator, t.slot, t.requires_grad
+        self.leaf = t if t.creator is None and t.requires_grad else None
+        self.shape, self.dtype, self.device = t.shape, t.dtype, t.device
+
+    @property
+    def key(self):
+        """Key of this tensor's gradient during the walk (its creator's identity and output slot)."""
+        return id(self.creator), self.slot
+
+    def __repr__(self):
+        return f"Edge(shape={self.shape}, creator={type(self.creator).__name__ if self.creator else None})"
 
 
 def _clock(device):
@@ -269,13 +297,14 @@ def _topological_order(root):
 
 def backward(root, grad):
     """Reverse-mode walk from ``root`` with dL/d(root) = ``grad`` (a raw array)."""
-    grads = {id(root): grad}
     if root.creator is None:
         with backend.on_device(root.device):
             _accumulate_leaf(root, grad)
         return
+    grads = {(id(root.creator), root.slot): grad}
     for fn in _topological_order(root):
-        outs = [grads.pop(id(ref()), None) if ref() is not None else None for ref in fn.outputs]
+        # an output that no later op used (and that is not the root) gets no gradient here
+        outs = [grads.pop((id(fn), slot), None) for slot in range(len(fn.output_specs))]
         if all(g is None for g in outs):
             continue
         if getattr(fn, "saved", ()) is None:
@@ -300,13 +329,13 @@ def backward(root, grad):
             for t, g in zip(fn.inputs, in_grads):
                 if g is None or not t.requires_grad:
                     continue
-                if g.shape != t.data.shape:
+                if g.shape != t.shape:
                     raise RuntimeError(f"{fn.label}.backward gave a gradient of shape {g.shape} "
                                        f"for an input of shape {t.shape}")
                 if t.creator is None:
-                    _accumulate_leaf(t, g)
+                    _accumulate_leaf(t.leaf, g)
                 else:
-                    grads[id(t)] = grads[id(t)] + g if id(t) in grads else g
+                    grads[t.key] = grads[t.key] + g if t.key in grads else g
 
 
 def _accumulate_leaf(t, g):

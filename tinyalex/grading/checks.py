@@ -184,14 +184,15 @@ class StudentOp(Function):
         grads = grads if isinstance(grads, tuple) else (grads,)
         if len(grads) != len(self.inputs):
             raise StudentError(f"{self.name}_backward should return {len(self.inputs)} gradient(s), got {len(grads)}")
-        return tuple(as_input(g, t.data, f"{self.name}_backward") for g, t in zip(grads, self.inputs))
+        return tuple(as_input(g, t, f"{self.name}_backward") for g, t in zip(grads, self.inputs))
 
 
-def as_input(g, like, fn_name):
+def as_input(g, edge, fn_name):
+    """A student's gradient as an array shaped and placed like the input ``edge`` of the graph."""
     g = as_numpy(g, f"{fn_name}'s gradient")
-    if g.shape != like.shape:
-        raise StudentError(f"{fn_name} returned a gradient of shape {g.shape} for an input of shape {like.shape}")
-    return backend.to_device(g, backend.device_of(like))
+    if g.shape != edge.shape:
+        raise StudentError(f"{fn_name} returned a gradient of shape {g.shape} for an input of shape {edge.shape}")
+    return backend.to_device(g, edge.device)
 
 
 def finite_differences(student, name, arrays, names, device, seed=0, **options):
