@@ -176,7 +176,7 @@ def test_bad_layer_arguments_are_named():
         nn.Dropout(0.5, mode="scaled")
     with pytest.raises(ValueError, match="Dropout: p"):
         nn.Dropout("0.5")
-    with pytest.raises(ValueError, match="LRN: groups=4 needs"):
+    with pytest.raises(ValueError, match="lrn: groups must be .* divides the 6 channels, got 4"):
         nn.LRN(groups=4)(ta.tensor(np.ones((1, 6, 2, 2))))
 
 

@@ -45,6 +45,21 @@ def test_lrn_gradcheck(rng, shape):
     assert ta.gradcheck(lambda x: F.lrn(x, n=3, k=2.0, alpha=1e-4, beta=0.75), x)  # the paper's alpha, k
 
 
+def test_lrn_in_two_groups_is_the_lrn_of_each_column_values_and_gradients(rng):
+    """groups=2 computes what the paper's two GPUs computed, each normalising its own maps."""
+    x = ta.tensor(rng.standard_normal((2, 8, 3, 3)) * 3, requires_grad=True)
+    halves = [ta.tensor(h, requires_grad=True) for h in np.split(x.data, 2, axis=1)]
+    y = F.lrn(x, n=5, k=1.0, alpha=0.7, beta=0.75, groups=2)
+    ys = [F.lrn(h, n=5, k=1.0, alpha=0.7, beta=0.75) for h in halves]
+    np.testing.assert_array_equal(y.numpy(), np.concatenate([h.numpy() for h in ys], axis=1))
+    gy = rng.standard_normal(y.shape)
+    y.backward(gy)
+    for h, yh, g in zip(halves, ys, np.split(gy, 2, axis=1)):
+        yh.backward(g)
+    np.testing.assert_array_equal(x.grad, np.concatenate([h.grad for h in halves], axis=1))
+    assert ta.gradcheck(lambda x: F.lrn(x, n=5, k=1.0, alpha=0.7, beta=0.75, groups=2), x)
+
+
 def pytorch_documented_lrn(a, size, alpha, beta, k):
     """torch.nn.LocalResponseNorm as its documentation writes it (alpha averaged over the size)."""
     C = a.shape[1]

@@ -192,7 +192,8 @@ def torch_ops(torch):
     return {
         "Conv2d": lambda fn: partial(T.conv2d, stride=fn.stride, padding=fn.padding, groups=fn.groups),
         "ReLU": lambda fn: T.relu,
-        "LRN": lambda fn: partial(T.local_response_norm, size=fn.n, alpha=fn.alpha * fn.n, beta=fn.beta, k=fn.k),
+        "LRN": lambda fn: grouped(torch, fn.groups, partial(T.local_response_norm, size=fn.n, alpha=fn.alpha * fn.n,
+                                                             beta=fn.beta, k=fn.k)),
         "MaxPool2d": lambda fn: partial(T.max_pool2d, kernel_size=fn.kernel_size, stride=fn.stride,
                                         padding=fn.padding),
         "Linear": lambda fn: T.linear,
@@ -202,6 +203,11 @@ def torch_ops(torch):
         "Concat": lambda fn: lambda *xs, axis=fn.axis: torch.cat(xs, axis),
         "SoftmaxCrossEntropy": lambda fn: lambda z, t: T.cross_entropy(z, t.long()),
     }
+
+
+def grouped(torch, groups, f):
+    """``f`` applied to each of ``groups`` equal parts of the channels, the results joined again."""
+    return f if groups == 1 else lambda x: torch.cat([f(part) for part in torch.chunk(x, groups, 1)], 1)
 
 
 def dropout_p(fn):

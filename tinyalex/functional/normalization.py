@@ -23,11 +23,13 @@ def channel_window_sum(q, half):
 
 
 class LRN(Function):
-    def __init__(self, n, k, alpha, beta):
-        self.n, self.k, self.alpha, self.beta = n, k, alpha, beta
+    def __init__(self, n, k, alpha, beta, groups=1):
+        self.n, self.k, self.alpha, self.beta, self.groups = n, k, alpha, beta, groups
 
     def forward(self, a):
-        xp = backend.xp(a)
+        xp, shape = backend.xp(a), a.shape
+        # each group's maps as images of their own, (N*G, C/G, H, W): windows stop at the group's edges
+        a = a.reshape(-1, shape[1] // self.groups, *shape[2:])
         q = a * a
         s = channel_window_sum(q, self.n // 2)
         s *= self.alpha
@@ -35,10 +37,11 @@ class LRN(Function):
         # in place, and q's buffer reused for s^-beta: 3 arrays of a's size allocated instead of 6
         s_pow = xp.power(s, -self.beta, out=q)
         self.save_for_backward(a=a, s=s, s_pow=s_pow)
-        return a * s_pow
+        return (a * s_pow).reshape(shape)
 
     def backward(self, gy):
         a, s, s_pow = self.saved.a, self.saved.s, self.saved.s_pow
+        shape, gy = gy.shape, gy.reshape(a.shape)
         # s and s_pow are this op's own buffers, read for the last time here: reusing them leaves one
         # new array (cross) instead of eight, sparing the page faults of fresh activation-sized arrays
         t = backend.xp(s).divide(s_pow, s, out=s)  # s^(-beta-1)
@@ -51,10 +54,10 @@ class LRN(Function):
         gx = s_pow
         gx *= gy
         gx -= cross
-        return (gx,)
+        return (gx.reshape(shape),)
 
 
-def lrn(x, n=5, k=2.0, alpha=1e-4, beta=0.75):
+def lrn(x, n=5, k=2.0, alpha=1e-4, beta=0.75, groups=1):
     """Local response normalisation across channels (paper section 3.3):
 
         b_i = a_i / (k + alpha * sum_{j=max(0, i-n/2)}^{min(C-1, i+n/2)} a_j^2) ^ beta
@@ -69,6 +72,9 @@ def lrn(x, n=5, k=2.0, alpha=1e-4, beta=0.75):
         db_j/da_i = [i = j] s_i^-beta - 2 alpha beta a_j a_i s_j^(-beta-1)   for i in window(j)
         gx_i = gy_i s_i^-beta - 2 alpha beta a_i sum_{j in window(i)} gy_j a_j s_j^(-beta-1)
 
+    ``groups=2`` normalises each half of the channels on its own, as each of the paper's GPUs did
+    with its own maps: the sum stops at the edge of the group (in one pass, no split and concat).
+
     Shapes: x (N, C, H, W) -> (N, C, H, W). n must be odd (the window is centred on channel i).
     """
     (x,) = checks.tensors(x)
@@ -78,7 +84,9 @@ def lrn(x, n=5, k=2.0, alpha=1e-4, beta=0.75):
         raise ValueError(f"lrn: n (the number of channels summed) must be a positive odd int, got {n!r}")
     if k <= 0:
         raise ValueError(f"lrn: k must be positive so the denominator is never 0, got k={k!r}")
-    return LRN(n, float(k), float(alpha), float(beta))(x)
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1 or x.shape[1] % groups:
+        raise ValueError(f"lrn: groups must be a positive int that divides the {x.shape[1]} channels, got {groups!r}")
+    return LRN(n, float(k), float(alpha), float(beta), groups)(x)
 
 
 def lrn_params_from_pytorch(size, alpha=1e-4, beta=0.75, k=1.0):

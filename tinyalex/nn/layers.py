@@ -110,13 +110,7 @@ class LRN(Module):
         self.n, self.k, self.alpha, self.beta, self.groups = n, k, alpha, beta, groups
 
     def forward(self, x):
-        if self.groups == 1:
-            return F.lrn(x, self.n, self.k, self.alpha, self.beta)
-        if x.ndim != 4 or x.shape[1] % self.groups:
-            raise ValueError(f"LRN: groups={self.groups} needs (N, C, H, W) maps with C divisible by it, "
-                             f"got shape {tuple(x.shape)}")
-        parts = F.split(x, self.groups, axis=1)
-        return F.concat([F.lrn(p, self.n, self.k, self.alpha, self.beta) for p in parts], axis=1)
+        return F.lrn(x, self.n, self.k, self.alpha, self.beta, self.groups)
 
     def extra_repr(self):
         return f"n={self.n}, k={self.k}, alpha={self.alpha}, beta={self.beta}" + \
