@@ -67,13 +67,91 @@ def test_bad_arguments_and_states_are_named():
         optim.SGD([], lr=0.1)
     with pytest.raises(TypeError, match="SGD: expected Tensors that require grad"):
         optim.SGD([ta.tensor([1.0])], lr=0.1)
-    with pytest.raises(ValueError, match="SGD: lr must not be negative"):
+    with pytest.raises(ValueError, match="SGD: lr should be a finite number >= 0, got -1"):
         optim.SGD([parameter([1.0])], lr=-1)
     opt = optim.SGD([parameter([1.0, 2.0])], lr=0.1)
-    with pytest.raises(ValueError, match="velocity.0 has shape \\(3,\\), parameter 0 has \\(2,\\)"):
+    with pytest.raises(ValueError, match=r"velocity.0 should be a float array of shape \(2,\) \(parameter 0\), "
+                                         r"got float64 \(3,\)"):
         opt.load_state_dict({**opt.state_dict(), "velocity.0": np.zeros(3)})
-    with pytest.raises(ValueError, match="holds 0 velocities for 1 parameters"):
+    with pytest.raises(ValueError, match=r"missing \['velocity.0'\], unexpected none"):
         opt.load_state_dict({"lr": 0.1, "momentum": 0.9, "weight_decay": 0.0})
+
+
+def trained(lr=0.05, seed=0):
+    """Two parameters and an SGD that has taken two steps, so that every velocity is non-zero."""
+    rng = np.random.default_rng(seed)
+    params = [parameter(rng.standard_normal((3, 2))), parameter(rng.standard_normal(4))]
+    opt = optim.SGD(params, lr=lr)
+    for _ in range(2):
+        for p in params:
+            p.grad = rng.standard_normal(p.shape)
+        opt.step()
+    return params, opt
+
+
+def assert_same_state(a, b):
+    """Equal state dicts; arrays bit for bit (dtype, shape and bytes), so -0.0 vs 0.0 or a cast would show."""
+    assert a.keys() == b.keys()
+    for k in a:
+        if isinstance(a[k], np.ndarray):
+            assert (a[k].dtype, a[k].shape, a[k].tobytes()) == (b[k].dtype, b[k].shape, b[k].tobytes()), k
+        else:
+            assert (type(a[k]), a[k]) == (type(b[k]), b[k]), k
+
+
+BAD_SGD_STATES = {  # each breaks one field of an otherwise good state that differs everywhere from the target
+    "lr a list": {"lr": [0.1]},
+    "lr a string": {"lr": "0.1"},
+    "lr a bool": {"lr": True},
+    "lr NaN": {"lr": float("nan")},
+    "lr infinite": {"lr": np.float64("inf")},
+    "lr too large for a float": {"lr": 10 ** 400},
+    "momentum negative": {"momentum": -0.9},
+    "weight_decay a 1-element array": {"weight_decay": np.array([5e-4])},
+    "a velocity of integers": {"velocity.1": np.zeros(4, np.int64)},
+    "a velocity as a list": {"velocity.1": [0.0] * 4},
+    "a velocity of the wrong shape": {"velocity.1": np.zeros((4, 1))},
+    "an unknown key": {"nesterov": True},
+    "a velocity too many": {"velocity.2": np.zeros(1)},
+}
+
+
+@pytest.mark.parametrize("bad", BAD_SGD_STATES.values(), ids=BAD_SGD_STATES)
+def test_a_failed_sgd_load_changes_nothing(bad):
+    params, opt = trained()
+    twin_params, twin = trained()  # never sees the bad state
+    _, donor = trained(lr=0.2, seed=1)
+    state = {**donor.state_dict(), "momentum": 0.5, "weight_decay": 0.0, **bad}
+    with pytest.raises((TypeError, ValueError), match="SGD.load_state_dict: .*(got|missing)"):
+        opt.load_state_dict(state)
+    assert_same_state(opt.state_dict(), twin.state_dict())
+    for p, q in zip(params, twin_params):
+        p.grad = q.grad = np.linspace(-1, 1, p.size).reshape(p.shape)
+    opt.step()
+    twin.step()
+    assert all(p.numpy().tobytes() == q.numpy().tobytes() for p, q in zip(params, twin_params))
+
+
+def test_a_missing_field_changes_nothing():
+    _, opt = trained()
+    _, twin = trained()
+    state = trained(lr=0.2, seed=1)[1].state_dict()
+    del state["weight_decay"]
+    with pytest.raises(ValueError, match=r"missing \['weight_decay'\]"):
+        opt.load_state_dict(state)
+    assert_same_state(opt.state_dict(), twin.state_dict())
+
+
+def test_load_casts_velocities_to_the_parameters_and_does_not_alias_the_state():
+    _, opt = trained()
+    state = {**trained(lr=0.2, seed=1)[1].state_dict(), "lr": np.int64(1)}
+    state["velocity.0"] = state["velocity.0"].astype(np.float32)  # e.g. saved by a float32 run
+    opt.load_state_dict(state)
+    assert opt.lr == 1.0 and type(opt.lr) is float
+    assert opt.velocity[0].dtype == np.float64 and np.array_equal(opt.velocity[0], state["velocity.0"])
+    opt.params[1].grad = np.ones(4)
+    opt.step()
+    assert not np.array_equal(opt.velocity[1], state["velocity.1"])  # the step moved the optimiser's copy only
 
 
 def test_reduce_on_plateau_divides_by_ten_when_validation_error_stops_improving():
@@ -86,6 +164,9 @@ def test_reduce_on_plateau_divides_by_ten_when_validation_error_stops_improving(
     again = optim.ReduceOnPlateau(opt, patience=2)
     again.load_state_dict({k: np.asarray(v) for k, v in state.items()})
     assert again.state_dict() == state
+    fresh = optim.ReduceOnPlateau(opt).state_dict()  # best = inf until the first epoch: a valid state
+    again.load_state_dict(fresh)
+    assert again.state_dict() == fresh
     accuracy = optim.ReduceOnPlateau(opt, patience=0, mode="max")
     assert [accuracy.step(a) for a in (0.5, 0.6, 0.6)] == [False, False, True]
     with pytest.raises(ValueError, match="mode must be 'min' or 'max'"):
@@ -105,6 +186,47 @@ def test_step_schedule_multiplies_by_gamma_every_step_size_epochs():
     resumed.step()
     assert resumed.optimizer.lr == pytest.approx(1e-4)
 
+
+
+def stepped(kind):
+    """A schedule of ``kind`` one or two epochs in, with its optimiser, and how to advance it an epoch."""
+    opt = optim.SGD([parameter([1.0])], lr=0.1)
+    if kind == "plateau":
+        schedule = optim.ReduceOnPlateau(opt, patience=1)
+        advance = lambda: schedule.step(0.6)  # noqa: E731 - no improvement: counts towards a reduction
+        schedule.step(0.5)
+    else:
+        schedule = optim.StepLR(opt, step_size=2)
+        advance = schedule.step
+    advance()
+    return schedule, advance
+
+
+BAD_SCHEDULE_STATES = {  # the fields before the bad one are good and differ from the target's
+    "a count as a list": ("plateau", {"best": 0.1, "bad_epochs": 0, "reductions": [1]}),
+    "a count as a float": ("plateau", {"best": 0.1, "bad_epochs": 1.5, "reductions": 0}),
+    "a count as a string": ("plateau", {"best": 0.1, "bad_epochs": 0, "reductions": "1"}),
+    "a negative count": ("plateau", {"best": 0.1, "bad_epochs": 0, "reductions": -1}),
+    "best NaN": ("plateau", {"best": float("nan"), "bad_epochs": 0, "reductions": 0}),
+    "an unknown key": ("plateau", {"best": 0.1, "bad_epochs": 0, "reductions": 0, "patience": 5}),
+    "epoch None": ("step", {"base_lr": 0.5, "epoch": None}),
+    "epoch a 0-d float array": ("step", {"base_lr": 0.5, "epoch": np.array(2.0)}),
+    "base_lr infinite": ("step", {"base_lr": float("inf"), "epoch": 3}),
+    "epoch missing": ("step", {"base_lr": 0.5}),
+    "not a dict": ("step", [("base_lr", 0.5), ("epoch", 3)]),
+}
+
+
+@pytest.mark.parametrize("kind, bad", BAD_SCHEDULE_STATES.values(), ids=BAD_SCHEDULE_STATES)
+def test_a_failed_schedule_load_changes_nothing(kind, bad):
+    schedule, advance = stepped(kind)
+    twin, twin_advance = stepped(kind)
+    name = type(schedule).__name__
+    with pytest.raises((TypeError, ValueError), match=f"{name}.load_state_dict: .*(got|missing)"):
+        schedule.load_state_dict(bad)
+    assert_same_state(schedule.state_dict(), twin.state_dict())
+    for _ in range(3):
+        assert advance() == twin_advance() and schedule.optimizer.lr == twin.optimizer.lr
 
 def test_a_step_on_the_gpu_equals_the_step_on_the_cpu(device):
     rng = np.random.default_rng(1)

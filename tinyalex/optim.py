@@ -1,5 +1,44 @@
 """The paper's optimiser (stochastic gradient descent with momentum and weight decay) and schedules."""
+import collections.abc
+import math
+import numbers
+import sys
+
+import numpy as np
+
 from . import backend
+
+# What a number of an optimiser's or schedule's state may be: (said in errors, Python type, least, most).
+# Rates stop short of inf, and NaN fails every comparison, so either would poison every later step.
+_RATE = ("a finite number >= 0", float, 0.0, sys.float_info.max)
+_COUNT = ("an integer >= 0", int, 0, math.inf)
+_METRIC = ("a number, not NaN", float, -math.inf, math.inf)  # a best metric is ±inf until the first epoch
+
+
+def _number(where, name, value, rule):
+    """``value`` as a Python float or int when it is one number as ``rule`` asks; else TypeError or ValueError.
+
+    Accepts Python and NumPy scalars and 0-d arrays (a state read back from an ``.npz``); refuses
+    bools, strings, sequences, and floats where an integer is asked, which ``float()``/``int()`` take.
+    """
+    what, kind, low, high = rule
+    if isinstance(value, (np.ndarray, np.generic)) and value.ndim == 0:
+        value = value.item()
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral if kind is int else numbers.Real):
+        raise TypeError(f"{where}: {name} should be {what}, got {value!r:.60}")
+    if not low <= value <= high:  # compared before conversion: float(10**400) would overflow
+        raise ValueError(f"{where}: {name} should be {what}, got {value!r:.60}")
+    return kind(value)
+
+
+def _check_keys(where, state, names):
+    """Refuse a ``state`` that is not a mapping with exactly the keys ``names`` (TypeError, ValueError)."""
+    if not isinstance(state, collections.abc.Mapping):
+        raise TypeError(f"{where}: the state should be a dict, got {type(state).__name__}")
+    missing, unexpected = (sorted(keys, key=str) for keys in (set(names) - set(state), set(state) - set(names)))
+    if missing or unexpected:
+        raise ValueError(f"{where}: the state does not match: missing {missing or 'none'}, "
+                         f"unexpected {unexpected or 'none'}")
 
 
 class SGD:
@@ -24,10 +63,9 @@ class SGD:
         for p in self.params:
             if not getattr(p, "requires_grad", False):
                 raise TypeError(f"SGD: expected Tensors that require grad, got {p!r}")
-        for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)):
-            if value < 0:
-                raise ValueError(f"SGD: {name} must not be negative, got {value}")
-        self.lr, self.momentum, self.weight_decay = lr, momentum, weight_decay
+        self.lr, self.momentum, self.weight_decay = (
+            _number("SGD", name, value, _RATE)
+            for name, value in (("lr", lr), ("momentum", momentum), ("weight_decay", weight_decay)))
         self.velocity = []
         for p in self.params:
             with backend.on_device(p.device):
@@ -78,30 +116,48 @@ class SGD:
         return state
 
     def load_state_dict(self, state):
-        names = sorted(k for k in state if k.startswith("velocity."))
-        if len(names) != len(self.params):
-            raise ValueError(f"SGD.load_state_dict: the state holds {len(names)} velocities "
-                             f"for {len(self.params)} parameters")
+        """Resume from a ``state_dict()``, all or nothing: a bad field raises and leaves the optimiser as it was.
+
+        Every field is checked, and every velocity copied to its parameter's device, before any is
+        assigned: a half-restored optimiser (new velocities, old lr) would train on silently.
+        Velocities may be of any float dtype and are cast to their parameter's, as
+        ``Module.load_state_dict`` casts weights (a float32 run resumes in float64). Raises
+        TypeError or ValueError saying what was expected and what came.
+        """
+        where, rates = "SGD.load_state_dict", ("lr", "momentum", "weight_decay")
+        _check_keys(where, state, [*rates, *(f"velocity.{i}" for i in range(len(self.params)))])
+        lr, momentum, weight_decay = (_number(where, name, state[name], _RATE) for name in rates)
+        velocity = []
         for i, p in enumerate(self.params):
-            value = backend.to_numpy(state[f"velocity.{i}"])
-            if tuple(value.shape) != p.shape:
-                raise ValueError(f"SGD.load_state_dict: velocity.{i} has shape {tuple(value.shape)}, "
-                                 f"parameter {i} has {p.shape}")
-            self.velocity[i] = backend.to_device(value.astype(p.dtype), p.device)
-        self.lr, self.momentum, self.weight_decay = (float(state[k]) for k in ("lr", "momentum", "weight_decay"))
+            value = state[f"velocity.{i}"]
+            if not (isinstance(value, np.ndarray) or backend.is_gpu_array(value)):
+                raise TypeError(f"{where}: velocity.{i} should be an array, got {type(value).__name__}")
+            if value.dtype.kind != "f" or tuple(value.shape) != p.shape:
+                raise ValueError(f"{where}: velocity.{i} should be a float array of shape {p.shape} "
+                                 f"(parameter {i}), got {value.dtype} {tuple(value.shape)}")
+            # astype copies: step() updates velocities in place and must not write into the caller's state
+            velocity.append(backend.to_device(backend.to_numpy(value).astype(p.dtype), p.device))
+        self.lr, self.momentum, self.weight_decay, self.velocity = lr, momentum, weight_decay, velocity
 
 
 class _Schedule:
-    """A learning-rate schedule acting on ``optimizer.lr``; its counters are its state."""
+    """A learning-rate schedule acting on ``optimizer.lr``; its counters are its state.
 
-    _state = ()
+    ``_state`` maps each state field to the rule its value must follow (_RATE, _COUNT, _METRIC).
+    """
+
+    _state = {}
 
     def state_dict(self):
         return {name: getattr(self, name) for name in self._state}
 
     def load_state_dict(self, state):
-        for name in self._state:
-            setattr(self, name, type(getattr(self, name))(state[name]))
+        """Resume from a ``state_dict()``, all or nothing: every field is checked before any is set."""
+        where = f"{type(self).__name__}.load_state_dict"
+        _check_keys(where, state, self._state)
+        values = {name: _number(where, name, state[name], rule) for name, rule in self._state.items()}
+        for name, value in values.items():
+            setattr(self, name, value)
 
 
 class ReduceOnPlateau(_Schedule):
@@ -113,7 +169,7 @@ class ReduceOnPlateau(_Schedule):
     Call ``step(metric)`` once per epoch; it returns True when it lowered the rate.
     """
 
-    _state = ("best", "bad_epochs", "reductions")
+    _state = {"best": _METRIC, "bad_epochs": _COUNT, "reductions": _COUNT}
 
     def __init__(self, optimizer, factor=0.1, patience=3, mode="min", min_lr=0.0):
         if mode not in ("min", "max"):
@@ -139,7 +195,7 @@ class ReduceOnPlateau(_Schedule):
 class StepLR(_Schedule):
     """lr = base_lr * gamma^(epoch // step_size): a fixed step schedule. Call ``step()`` after each epoch."""
 
-    _state = ("base_lr", "epoch")
+    _state = {"base_lr": _RATE, "epoch": _COUNT}
 
     def __init__(self, optimizer, step_size, gamma=0.1):
         if step_size < 1:
