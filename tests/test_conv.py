@@ -62,11 +62,12 @@ def test_conv2d_forward_and_backward_match_the_loop_reference(rng, x_shape, w_sh
 
 
 @pytest.mark.parametrize("images_per_chunk", [1, 2])
-def test_conv2d_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatch, images_per_chunk):
+@pytest.mark.parametrize("stride", [(2, 1), (2, 2)])  # (2, 2): a stride along each row, one image at a time
+def test_conv2d_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatch, images_per_chunk, stride):
     """On the CPU the columns are built a few images at a time (conv.CPU_CHUNK_BYTES): chunks of 1 and
     of 2 images (the last one smaller), with groups and overlap, give the whole-batch results."""
-    (N, C, H, W), (O, Cg, KH, KW), stride, padding = (5, 4, 8, 9), (6, 2, 3, 2), 2, 1
-    OH, OW = F.conv_outsize(H, KH, stride, padding), F.conv_outsize(W, KW, stride, padding)
+    (N, C, H, W), (O, Cg, KH, KW), padding = (5, 4, 8, 9), (6, 2, 3, 2), 1
+    OH, OW = F.conv_outsize(H, KH, stride[0], padding), F.conv_outsize(W, KW, stride[1], padding)
     monkeypatch.setattr(conv, "CPU_CHUNK_BYTES", images_per_chunk * C * KH * KW * OH * OW * 8)
     _check_against_reference(rng, (N, C, H, W), (O, Cg, KH, KW), stride, padding, 2)
 

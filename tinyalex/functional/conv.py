@@ -33,11 +33,11 @@ def conv_outsize(size, k, s, p, op="conv_outsize"):
 
 
 def window(i, j, OH, OW, SH, SW):
-    """Index of the (H, W) pixels that kernel offset (i, j) touches, for all OH x OW outputs at once.
+    """(rows, columns) of the pixels that kernel offset (i, j) touches, for all OH x OW outputs at once.
 
-    Output pixel (oh, ow) reads padded input pixel (oh*SH + i, ow*SW + j): a strided slice.
+    Output pixel (oh, ow) reads padded input pixel (oh*SH + i, ow*SW + j): a strided slice per axis.
     """
-    return (Ellipsis, slice(i, i + SH * (OH - 1) + 1, SH), slice(j, j + SW * (OW - 1) + 1, SW))
+    return slice(i, i + SH * (OH - 1) + 1, SH), slice(j, j + SW * (OW - 1) + 1, SW)
 
 
 def pad2d(x, PH, PW, value=0):
@@ -63,51 +63,19 @@ def im2col(x, KH, KW, SH, SW, PH, PW):
                         (1, 1)    [   e     f     h     i  ]
 
     Overlapping windows repeat pixels (e sits in every column). With the weights w (O, C, KH, KW)
-    seen as a matrix (O, C*KH*KW), the convolution is the product w @ col (O, N*OH*OW): both
-    operands are contiguous as the GEMM wants them, and the channel-major rows give each group of a
-    grouped convolution one contiguous block of rows. The copy is one strided slice per kernel
-    offset: KH*KW Python steps, each vectorised over N, C, OH, OW.
+    seen as a matrix (O, C*KH*KW), the convolution is the product w @ col (O, N*OH*OW); the
+    channel-major rows give each group of a grouped convolution one contiguous block of rows.
+    The copy is one strided slice per kernel offset (``fill_columns``): KH*KW Python steps, each
+    vectorised over N, C, OH, OW. (conv2d builds the same columns with the images in the last
+    place, which makes the copy faster; this function gives them in the order above.)
     """
     N, C, H, W = x.shape
     OH, OW = conv_outsize(H, KH, SH, PH, "im2col"), conv_outsize(W, KW, SW, PW, "im2col")
     xp = backend.xp(x)
-    x = padded_channels_first(x, PH, PW)
     with backend.on_device(backend.device_of(x)):
-        col = xp.empty((C, KH, KW, N, OH, OW), dtype=x.dtype)
-    return fill_columns(col, x, SH, SW).reshape(C * KH * KW, N * OH * OW)
-
-
-def padded_channels_first(x, PH, PW):
-    """(N, C, H, W) -> a contiguous, zero-padded (C, N, H + 2PH, W + 2PW) copy, in one pass.
-
-    In this layout each window slice of im2col copies in the order the columns are laid out in,
-    which makes the copy loop twice as fast as slicing a transposed view.
-    """
-    if PH == 0 and PW == 0:
-        return swap_nc(x)
-    N, C, H, W = x.shape
-    with backend.on_device(backend.device_of(x)):
-        xc = backend.xp(x).zeros((C, N, H + 2 * PH, W + 2 * PW), x.dtype)
-    xc[:, :, PH:PH + H, PW:PW + W] = x.swapaxes(0, 1)  # transposed and padded at once: one copy, not two
-    return xc
-
-
-def fill_columns(col, xc, SH, SW):
-    """im2col's copy: col (C, KH, KW, N, OH, OW) <- the windows of the padded xc (C, N, H, W)."""
-    _, KH, KW, _, OH, OW = col.shape
-    for i in range(KH):
-        for j in range(KW):
-            col[:, i, j] = xc[window(i, j, OH, OW, SH, SW)]
-    return col
-
-
-def add_columns(xc, col, SH, SW):
-    """col2im's sum: each column of col (C, KH, KW, N, OH, OW) added onto its window of xc (C, N, H, W)."""
-    _, KH, KW, _, OH, OW = col.shape
-    for i in range(KH):
-        for j in range(KW):
-            xc[window(i, j, OH, OW, SH, SW)] += col[:, i, j]
-    return xc
+        col = xp.empty((C, KH, KW, OH, OW, N), dtype=x.dtype)
+    fill_columns(col, padded_images_last(x, PH, PW), SH, SW)
+    return xp.ascontiguousarray(col.transpose(0, 1, 2, 5, 3, 4)).reshape(C * KH * KW, N * OH * OW)
 
 
 def col2im(col, x_shape, KH, KW, SH, SW, PH, PW):
@@ -119,28 +87,64 @@ def col2im(col, x_shape, KH, KW, SH, SW, PH, PW):
     """
     N, C, H, W = x_shape
     OH, OW = conv_outsize(H, KH, SH, PH, "col2im"), conv_outsize(W, KW, SW, PW, "col2im")
-    col = col.reshape(C, KH, KW, N, OH, OW)
-    xp = backend.xp(col)
+    col = col.reshape(C, KH, KW, N, OH, OW).transpose(0, 1, 2, 4, 5, 3)
     with backend.on_device(backend.device_of(col)):
-        x = add_columns(xp.zeros((C, N, H + 2 * PH, W + 2 * PW), dtype=col.dtype), col, SH, SW)
-    return swap_nc(x[:, :, PH:PH + H, PW:PW + W])
+        xc = add_columns(backend.xp(col).zeros((C, H + 2 * PH, W + 2 * PW, N), dtype=col.dtype), col, SH, SW)
+    return images_first(xc, PH, PW)
 
 
-def swap_nc(a):
-    """(N, C, ...) <-> (C, N, ...) as a new contiguous array: between NCHW and the GEMM's layout."""
-    return backend.xp(a).ascontiguousarray(a.swapaxes(0, 1))
+def padded_images_last(x, PH, PW):
+    """(N, C, H, W) -> a contiguous, zero-padded (C, H + 2PH, W + 2PW, N) copy, in one pass.
+
+    The images go last, as in Krizhevsky's cuda-convnet: then a window slice of a stride-1
+    convolution is a run of OW*N contiguous values per row instead of OW, and the im2col copy and
+    the col2im sum run 1.5-4x faster (their inner loops were too short to stream).
+    """
+    N, C, H, W = x.shape
+    with backend.on_device(backend.device_of(x)):
+        xc = backend.xp(x).zeros((C, H + 2 * PH, W + 2 * PW, N), x.dtype)
+    xc[:, PH:PH + H, PW:PW + W] = x.transpose(1, 2, 3, 0)  # moved and padded at once: one copy, not two
+    return xc
+
+
+def images_first(xc, PH, PW):
+    """(C, H + 2PH, W + 2PW, N) -> the unpadded (N, C, H, W), contiguous: the inverse of padded_images_last."""
+    _, H, W, _ = xc.shape
+    return backend.xp(xc).ascontiguousarray(xc[:, PH:H - PH, PW:W - PW].transpose(3, 0, 1, 2))
+
+
+def fill_columns(col, xc, SH, SW):
+    """im2col's copy: col (C, KH, KW, OH, OW, N) <- the windows of the padded xc (C, H, W, N)."""
+    _, KH, KW, OH, OW, _ = col.shape
+    for i in range(KH):
+        for j in range(KW):
+            col[:, i, j] = xc[(slice(None), *window(i, j, OH, OW, SH, SW))]
+    return col
+
+
+def add_columns(xc, col, SH, SW):
+    """col2im's sum: each column of col (C, KH, KW, OH, OW, N) added onto its window of xc (C, H, W, N)."""
+    _, KH, KW, OH, OW, _ = col.shape
+    for i in range(KH):
+        for j in range(KW):
+            xc[(slice(None), *window(i, j, OH, OW, SH, SW))] += col[:, i, j]
+    return xc
 
 
 # Bytes of im2col columns built at a time on the CPU. One small buffer serves every chunk of images,
 # instead of a whole-batch matrix of hundreds of MB (315 MB at conv2 of AlexNet-CIFAR, batch 128)
-# page-faulted in afresh at each call and kept until backward: a training step of AlexNet-CIFAR
-# then takes 9% less CPU time and 42% less peak memory (1290 -> 750 MB). A GPU takes the whole batch.
-CPU_CHUNK_BYTES = 16 << 20
+# page-faulted in afresh at each call and kept until backward; a chunk's columns and output stay in
+# the cache between the copy, the GEMM and the move back to NCHW. A GPU takes the whole batch.
+CPU_CHUNK_BYTES = 8 << 20
 
 
 class Conv2d(Function):
     """im2col + GEMM, a chunk of images at a time; backward rebuilds each chunk's columns from the
-    (padded, channel-first) input, which costs one more copy but keeps no columns alive between passes."""
+    (padded, images-last) input, which costs one more copy but keeps no columns alive between passes.
+
+    Each chunk's images are padded into their own (C, H, W, n) array (``padded_images_last``), its
+    columns are (C*KH*KW, OH*OW*n), and the GEMM gives (O, OH*OW*n), moved back to NCHW per chunk.
+    """
 
     def __init__(self, stride, padding, groups):
         self.stride, self.padding, self.groups = stride, padding, groups
@@ -150,57 +154,69 @@ class Conv2d(Function):
         (SH, SW), (PH, PW) = self.stride, self.padding
         OH, OW = conv_outsize(H, KH, SH, PH), conv_outsize(W, KW, SW, PW)
         xp = backend.xp(x)
-        xc = padded_channels_first(x, PH, PW)
+        chunks = self.chunks(x, KH * KW * OH * OW, SW)
+        xcs = [padded_images_last(x[n], PH, PW) for n in chunks]
         y = xp.empty((N, O, OH, OW), x.dtype)
-        for n, col in self.columns(xc, KH, KW, OH, OW):
-            # one GEMM per group (a batched matmul): (G, O/G, Cg*KH*KW) @ (G, Cg*KH*KW, n*OH*OW)
+        for n, col in zip(chunks, self.columns(xcs, KH, KW, OH, OW)):
+            # one GEMM per group (a batched matmul): (G, O/G, Cg*KH*KW) @ (G, Cg*KH*KW, OH*OW*n)
             yn = xp.matmul(w.reshape(G, O // G, -1), col.reshape(G, -1, col.shape[1]))
             # these images back to NCHW while still in cache, the bias added in the same pass
-            yn = yn.reshape(O, -1, OH, OW).swapaxes(0, 1)
+            yn = yn.reshape(O, OH, OW, -1).transpose(3, 0, 1, 2)
             if b is None:
                 y[n] = yn
             else:
                 xp.add(yn, b.reshape(O, 1, 1), out=y[n])
-        self.save_for_backward(xc=xc, w=w)
+        self.save_for_backward(xcs=xcs, chunks=chunks, w=w)
         return y
 
     def backward(self, gy):
-        xc, w, G = self.saved.xc, self.saved.w, self.groups
-        (O, _, KH, KW), (_, _, OH, OW), (PH, PW) = w.shape, gy.shape, self.padding
+        xcs, chunks, w, G = self.saved.xcs, self.saved.chunks, self.saved.w, self.groups
+        (O, _, KH, KW), (N, _, OH, OW), (PH, PW) = w.shape, gy.shape, self.padding
         xp = backend.xp(gy)
         w = w.reshape(G, O // G, -1)
         # a GEMM is skipped for an input that needs no gradient (the images at the first layer)
         need_gx, need_gW = self.inputs[0].requires_grad, self.inputs[1].requires_grad
-        gxc = xp.zeros_like(xc) if need_gx else None
+        gx = xp.empty((N,) + self.inputs[0].shape[1:], gy.dtype) if need_gx else None
         gW = xp.zeros_like(w) if need_gW else None
-        for n, col in self.columns(xc, KH, KW, OH, OW, fill=need_gW):
-            g = swap_nc(gy[n]).reshape(G, O // G, -1)  # (G, O/G, n*OH*OW), like forward's product
+        for n, xc, col in zip(chunks, xcs, self.columns(xcs, KH, KW, OH, OW, fill=need_gW)):
+            g = xp.ascontiguousarray(gy[n].transpose(1, 2, 3, 0)).reshape(G, O // G, -1)  # like forward's product
             col = col.reshape(G, -1, col.shape[1])
             if need_gW:
                 gW += xp.matmul(g, col.swapaxes(1, 2))  # dL/dW = gy col^T, summed over the chunks
             if need_gx:
                 # dL/dcol = W^T gy, written over the columns (no longer needed), then added onto the pixels
                 xp.matmul(w.swapaxes(1, 2), g, out=col)
-                add_columns(gxc[:, n], col.reshape(-1, KH, KW, n.stop - n.start, OH, OW), *self.stride)
-        gx = swap_nc(gxc[:, :, PH:xc.shape[2] - PH, PW:xc.shape[3] - PW]) if need_gx else None
+                gxc = add_columns(xp.zeros_like(xc), col.reshape(-1, KH, KW, OH, OW, xc.shape[3]), *self.stride)
+                gx[n] = gxc[:, PH:gxc.shape[1] - PH, PW:gxc.shape[2] - PW].transpose(3, 0, 1, 2)
         gW = gW.reshape(self.saved.w.shape) if need_gW else None
         if len(self.inputs) == 2:
             return gx, gW
         return gx, gW, gy.sum(axis=(0, 2, 3))
 
-    def columns(self, xc, KH, KW, OH, OW, fill=True):
-        """(slice of images, their im2col columns (C*KH*KW, n*OH*OW)) for consecutive chunks of the
-        batch, all in one reused buffer; ``fill=False`` hands out the buffer without copying into it."""
-        xp, (C, N) = backend.xp(xc), xc.shape[:2]
-        per_image = C * KH * KW * OH * OW * xc.itemsize
-        chunk = N if backend.is_gpu_array(xc) else max(1, min(N, CPU_CHUNK_BYTES // per_image))
-        buffer = xp.empty(C * KH * KW * chunk * OH * OW, xc.dtype)
-        for start in range(0, N, chunk):
-            n = slice(start, min(start + chunk, N))
-            col = buffer[:C * KH * KW * (n.stop - start) * OH * OW].reshape(C, KH, KW, -1, OH, OW)
+    @staticmethod
+    def chunks(x, values_per_channel, SW):
+        """Consecutive slices of the batch whose columns (C * values_per_channel each) fit CPU_CHUNK_BYTES.
+
+        With a stride along the rows the images cut each window row into runs of n values, too short
+        to copy fast: such a convolution (AlexNet's conv1) takes one image at a time on the CPU.
+        """
+        N, per_image = x.shape[0], x.shape[1] * values_per_channel * x.itemsize
+        if backend.is_gpu_array(x):
+            chunk = N
+        else:
+            chunk = 1 if SW > 1 else max(1, min(N, CPU_CHUNK_BYTES // per_image))
+        return [slice(start, min(start + chunk, N)) for start in range(0, N, chunk)]
+
+    def columns(self, xcs, KH, KW, OH, OW, fill=True):
+        """The im2col columns (C*KH*KW, OH*OW*n) of each chunk's padded images xc (C, H, W, n), all in
+        one reused buffer; ``fill=False`` hands out the buffer without copying into it."""
+        xp, C = backend.xp(xcs[0]), xcs[0].shape[0]
+        buffer = xp.empty(C * KH * KW * OH * OW * max(xc.shape[3] for xc in xcs), xcs[0].dtype)
+        for xc in xcs:
+            col = buffer[:C * KH * KW * OH * OW * xc.shape[3]].reshape(C, KH, KW, OH, OW, -1)
             if fill:
-                fill_columns(col, xc[:, n], *self.stride)
-            yield n, col.reshape(C * KH * KW, -1)
+                fill_columns(col, xc, *self.stride)
+            yield col.reshape(C * KH * KW, -1)
 
 
 def conv2d(x, w, b=None, stride=1, padding=0, groups=1):

@@ -21,7 +21,7 @@ class Pool2d(Function):
     def taps(self, OH, OW):
         """(k, index) per kernel offset (i, j), k = i*KW + j: the index picks tap k of every window."""
         KH, KW = self.kernel_size
-        return [(k, window(k // KW, k % KW, OH, OW, *self.stride)) for k in range(KH * KW)]
+        return [(k, (Ellipsis, *window(k // KW, k % KW, OH, OW, *self.stride))) for k in range(KH * KW)]
 
     def scatter(self, gy, part):
         """gx = sum over offsets k of ``part(k)`` added where tap k read: the adjoint of the taps."""
