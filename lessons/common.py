@@ -77,6 +77,7 @@ class Lesson:
         self.out = Path(self.args.out)
         self.out.mkdir(parents=True, exist_ok=True)
         ta.manual_seed(self.args.seed)
+        ta.backend.keep_freed_cpu_memory()  # a lesson is one short-lived process: faster CPU training
         self.started = time.perf_counter()
         what, how_long = runs.get(self.mode, runs["default"])
         print(f"=== Lesson {number}: {title} (paper {section}) ===")

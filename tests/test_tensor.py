@@ -1,4 +1,5 @@
 """The autograd core: tensors, the backward walk (chain rule), no_grad, user-defined ops, devices and dtypes."""
+import platform
 import weakref
 
 import numpy as np
@@ -191,3 +192,12 @@ def test_ops_refuse_inputs_on_two_devices():
     a, b = ta.tensor(np.ones(2)), ta.tensor(np.ones(2), device="cuda")
     with pytest.raises(ValueError, match=r"Add: inputs are on different devices \(cpu and cuda:0\)"):
         F.basic.Add()(a, b)
+
+
+def test_keeping_freed_cpu_memory_changes_no_result(rng):
+    """The allocator setting the tinyalex command makes (glibc only) speeds steps up and changes no value."""
+    x = ta.tensor(rng.standard_normal((2, 3, 8, 8)), requires_grad=True)
+    before = F.conv2d(x, x[:, :, :3, :3]).numpy()
+    kept = backend.keep_freed_cpu_memory()
+    assert kept == (platform.libc_ver()[0] == "glibc")
+    np.testing.assert_array_equal(F.conv2d(x, x[:, :, :3, :3]).numpy(), before)
