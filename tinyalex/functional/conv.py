@@ -90,7 +90,7 @@ def col2im(col, x_shape, KH, KW, SH, SW, PH, PW):
     col = col.reshape(C, KH, KW, N, OH, OW).transpose(0, 1, 2, 4, 5, 3)
     with backend.on_device(backend.device_of(col)):
         xc = add_columns(backend.xp(col).zeros((C, H + 2 * PH, W + 2 * PW, N), dtype=col.dtype), col, SH, SW)
-    return images_first(xc, PH, PW)
+    return backend.xp(xc).ascontiguousarray(images_first(xc, PH, PW))
 
 
 def padded_images_last(x, PH, PW):
@@ -108,9 +108,9 @@ def padded_images_last(x, PH, PW):
 
 
 def images_first(xc, PH, PW):
-    """(C, H + 2PH, W + 2PW, N) -> the unpadded (N, C, H, W), contiguous: the inverse of padded_images_last."""
+    """(C, H + 2PH, W + 2PW, N) -> the unpadded (N, C, H, W), as a view: padded_images_last undone."""
     _, H, W, _ = xc.shape
-    return backend.xp(xc).ascontiguousarray(xc[:, PH:H - PH, PW:W - PW].transpose(3, 0, 1, 2))
+    return xc[:, PH:H - PH, PW:W - PW].transpose(3, 0, 1, 2)
 
 
 def fill_columns(col, xc, SH, SW):
@@ -187,7 +187,7 @@ class Conv2d(Function):
                 # dL/dcol = W^T gy, written over the columns (no longer needed), then added onto the pixels
                 xp.matmul(w.swapaxes(1, 2), g, out=col)
                 gxc = add_columns(xp.zeros_like(xc), col.reshape(-1, KH, KW, OH, OW, xc.shape[3]), *self.stride)
-                gx[n] = gxc[:, PH:gxc.shape[1] - PH, PW:gxc.shape[2] - PW].transpose(3, 0, 1, 2)
+                gx[n] = images_first(gxc, PH, PW)
         gW = gW.reshape(self.saved.w.shape) if need_gW else None
         if len(self.inputs) == 2:
             return gx, gW
