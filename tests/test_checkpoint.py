@@ -19,6 +19,20 @@ def make(seed, out=4):
     return model, optimizer, optim.ReduceOnPlateau(optimizer, patience=1)
 
 
+def states(*owners):
+    """The state dicts of a model, an optimiser, a schedule: snapshots to compare."""
+    return [owner.state_dict() for owner in owners]
+
+
+def assert_same_states(got, expected):
+    """Lists of state dicts with the same keys and, bit for bit, the same values and dtypes."""
+    for a, b in zip(got, expected, strict=True):
+        assert a.keys() == b.keys()
+        for name in a:
+            x, y = np.asarray(a[name]), np.asarray(b[name])
+            assert (x.dtype, x.shape, x.tobytes()) == (y.dtype, y.shape, y.tobytes()), name
+
+
 def test_round_trip_restores_every_array_and_the_metadata(tmp_path):
     model, optimizer, schedule = make(0)
     schedule.step(0.5)
@@ -28,10 +42,7 @@ def test_round_trip_restores_every_array_and_the_metadata(tmp_path):
     assert saved.extra == extra
     other, other_optimizer, other_schedule = make(1)
     saved.restore(other, other_optimizer, other_schedule)
-    for (name, a), (_, b) in zip(model.state_dict().items(), other.state_dict().items()):
-        assert np.array_equal(a, b) and a.dtype == b.dtype, name
-    assert all(np.array_equal(a, b) for a, b in zip(optimizer.velocity, other_optimizer.velocity))
-    assert other_schedule.state_dict() == schedule.state_dict()
+    assert_same_states(states(other, other_optimizer, other_schedule), states(model, optimizer, schedule))
 
 
 def test_the_file_is_plain_npz_without_pickles(tmp_path):
@@ -129,3 +140,39 @@ def test_optimiser_and_schedule_state_of_the_wrong_type_raise_checkpoint_error(t
     saved = checkpoint.load(forge(tmp_path / "c.npz", {"format": 1, "extra": {}, **state}, **LINEAR))
     with pytest.raises(checkpoint.CheckpointError, match="c.npz does not fit"):
         saved.restore(model, schedule=schedule)
+
+
+def rewrite(path, change):
+    """Rewrite the checkpoint at ``path`` after ``change(arrays, meta)`` has edited its arrays and metadata."""
+    with np.load(path, allow_pickle=False) as z:
+        arrays = {name: z[name] for name in z.files}
+    meta = json.loads(str(arrays.pop("meta")))
+    change(arrays, meta)
+    return forge(path, meta, **arrays)
+
+
+DAMAGE = {  # one for each part restore loads, and the model's come after the schedule and optimiser are loaded
+    "no schedule state": lambda arrays, meta: meta.pop("schedule"),
+    "a schedule count that is text": lambda arrays, meta: meta["schedule"].update(bad_epochs="one"),
+    "an optimiser velocity of the wrong shape":
+        lambda arrays, meta: arrays.update({meta["optim"]["velocity.3"]["__array__"]: np.zeros(3, np.float32)}),
+    "an optimiser lr that is a list": lambda arrays, meta: meta["optim"].update(lr=[0.1]),
+    "the last model entry of the wrong shape": lambda arrays, meta: arrays.update({"model/3.weight": np.zeros((2, 3))}),
+    "the last model entry as text": lambda arrays, meta: arrays.update({"model/3.weight": np.full((2, 16), "x")}),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGE.values(), ids=DAMAGE)
+def test_a_refused_restore_changes_nothing_and_a_good_one_still_works(tmp_path, damage):
+    model, optimizer, schedule = make(0)
+    optimizer.lr = 0.001
+    schedule.step(0.5)
+    checkpoint.save(tmp_path / "good.npz", model, optimizer, schedule)
+    bad = rewrite(checkpoint.save(tmp_path / "bad.npz", model, optimizer, schedule), damage)
+    target = make(1)
+    before = states(*target)
+    with pytest.raises(checkpoint.CheckpointError, match="bad.npz does not fit"):
+        checkpoint.load(bad).restore(*target)
+    assert_same_states(states(*target), before)
+    checkpoint.load(tmp_path / "good.npz").restore(*target)
+    assert_same_states(states(*target), states(model, optimizer, schedule))

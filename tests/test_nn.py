@@ -96,6 +96,22 @@ def test_load_state_dict_names_what_is_missing_unexpected_or_misshapen():
     assert np.array_equal(net[4].bias.numpy(), np.ones(5))
 
 
+BAD_ENTRY = {"misshapen": np.zeros((5, 35)), "text": np.full((5, 36), "x"), "complex": np.full((5, 36), 1j)}
+
+
+@pytest.mark.parametrize("bad", BAD_ENTRY.values(), ids=BAD_ENTRY)
+def test_a_refused_load_state_dict_leaves_every_entry_as_it_was(bad):
+    ta.manual_seed(0)
+    net, state = small_net(), small_net().state_dict()
+    before = net.state_dict()
+    with pytest.raises(ValueError, match="'4.weight'"):  # the last name in order: every other one comes first
+        net.load_state_dict({**state, "4.weight": bad})
+    for name, value in net.state_dict().items():
+        assert value.tobytes() == before[name].tobytes(), name
+    net.load_state_dict(state)
+    assert all(np.array_equal(value, state[name]) for name, value in net.state_dict().items())
+
+
 def test_to_casts_in_place_so_an_optimiser_keeps_its_tensors():
     net = small_net()
     params = net.parameters()

@@ -124,18 +124,30 @@ class Checkpoint:
         self.path, self.model, self.optim, self.schedule, self.extra = path, model, optim, schedule, extra
 
     def restore(self, model, optimizer=None, schedule=None):
-        """Load the saved state into ``model`` (and ``optimizer``, ``schedule``).
+        """Load the saved state into ``model`` (and ``optimizer``, ``schedule``): all of it or none of it.
 
-        A checkpoint whose names or shapes do not fit raises CheckpointError with the difference.
+        A checkpoint whose names, shapes or values do not fit raises CheckpointError with the difference
+        and leaves all three exactly as they were: a half-restored run (new weights, old velocities)
+        would train on silently. Each ``load_state_dict`` is itself all or nothing, so the schedule and
+        then the optimiser are loaded, each after a snapshot of its ``state_dict()``, and put back from
+        it when a later part is refused; the model comes last, so nothing can fail after it and it needs
+        no snapshot.
         """
+        others = [(owner, state, what) for owner, state, what in
+                  ((schedule, self.schedule, "schedule"), (optimizer, self.optim, "optimiser")) if owner is not None]
+        loaded = []  # (owner, its state before this restore) of each part already loaded
         try:
+            absent = [what for _, state, what in others if state is None]
+            if absent:
+                raise ValueError(f"it holds no {' or '.join(absent)} state")
+            for owner, state, _ in others:
+                before = owner.state_dict()
+                owner.load_state_dict(state)
+                loaded.append((owner, before))
             model.load_state_dict(self.model)
-            for owner, state, what in ((optimizer, self.optim, "optimiser"), (schedule, self.schedule, "schedule")):
-                if owner is not None and state is None:
-                    raise ValueError(f"it holds no {what} state")
-                if owner is not None:
-                    owner.load_state_dict(state)
         except (ValueError, KeyError, TypeError) as e:  # TypeError: a value of the wrong kind, e.g. lr: [0.1]
+            for owner, before in reversed(loaded):
+                owner.load_state_dict(before)
             raise CheckpointError(f"checkpoint {self.path} does not fit: {e}") from None
 
 

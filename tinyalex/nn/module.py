@@ -153,11 +153,13 @@ class Module:
         return {name: backend.to_numpy(a).copy() for name, a in self._state_arrays()}
 
     def load_state_dict(self, state, strict=True):
-        """Copy arrays from ``state`` ({name: array}) into the parameters and buffers, in place.
+        """Copy arrays from ``state`` ({name: array}) into the parameters and buffers, in place; all or nothing.
 
         Values are cast to each parameter's dtype and copied to its device. A name the model lacks,
-        or a model name ``state`` lacks, is an error when ``strict``; a shape mismatch always is.
-        Returns ``(missing, unexpected)`` name lists.
+        or a model name ``state`` lacks, is an error when ``strict``; a wrong shape, or a value that is
+        not an array of real numbers, always is. Every value is checked and cast before any is
+        assigned, so a refused state leaves the model exactly as it was (a checkpoint's restore relies
+        on this). Returns ``(missing, unexpected)`` name lists.
         """
         targets = dict(self._state_arrays())
         missing = sorted(set(targets) - set(state))
@@ -165,15 +167,19 @@ class Module:
         if strict and (missing or unexpected):
             raise ValueError(f"load_state_dict: {type(self).__name__} state does not match: "
                              f"missing {missing or 'none'}, unexpected {unexpected or 'none'}")
-        common = sorted(set(targets) & set(state))
-        for name in common:  # every shape first: a failed load leaves the model as it was
-            if tuple(state[name].shape) != targets[name].shape:
-                raise ValueError(f"load_state_dict: {name!r} has shape {tuple(state[name].shape)} in the state "
-                                 f"but {tuple(targets[name].shape)} in the model")
-        for name in common:
+        values = {}
+        for name in sorted(set(targets) & set(state)):
             target, value = targets[name], np.asarray(backend.to_numpy(state[name]))
-            with backend.on_device(backend.device_of(target)):
-                target[...] = backend.to_device(value.astype(target.dtype, copy=False), backend.device_of(target))
+            if value.shape != target.shape:
+                raise ValueError(f"load_state_dict: {name!r} has shape {value.shape} in the state "
+                                 f"but {target.shape} in the model")
+            if value.dtype.kind not in "biuf":  # the cast would fail on strings, drop the imaginary part of complex
+                raise ValueError(f"load_state_dict: {name!r} should be an array of real numbers, got {value.dtype}")
+            values[name] = value.astype(target.dtype, copy=False)
+        for name, value in values.items():
+            device = backend.device_of(targets[name])
+            with backend.on_device(device):
+                targets[name][...] = backend.to_device(value, device)
         return missing, unexpected
 
     # ---- calling and printing
