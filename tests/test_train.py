@@ -78,6 +78,26 @@ def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tmp_path):
     assert [r["train_loss"] for r in history] == [r["train_loss"] for r in straight]
 
 
+@pytest.mark.parametrize("damage", [{"rng": None}, {"epoch": -1}, {"history": "none"}, "no rng"])
+def test_a_checkpoint_that_cannot_resume_a_run_changes_nothing(tmp_path, damage):
+    ta.manual_seed(0)
+    model, opt, train_loader, val_loader = setup()
+    train.fit(model, opt, train_loader, val_loader, 1, tmp_path / "run", log=lambda s: None)
+    extra = checkpoint.load(tmp_path / "run" / "last.npz").extra
+    if damage == "no rng":
+        del extra["rng"]
+    else:
+        extra.update(damage)
+    checkpoint.save(tmp_path / "bad.npz", model, opt, extra=extra)
+    fresh, fresh_opt, train2, val2 = setup()
+    before, generator = weights(fresh), ta.backend.default_generator.state()
+    with pytest.raises(checkpoint.CheckpointError, match="cannot resume a training run"):
+        train.fit(fresh, fresh_opt, train2, val2, 2, tmp_path / "again", log=lambda s: None,
+                  resume=tmp_path / "bad.npz")
+    assert all(np.array_equal(a, b) for a, b in zip(weights(fresh), before))
+    assert all(not v.any() for v in fresh_opt.velocity) and ta.backend.default_generator.state() == generator
+
+
 def test_evaluate_ten_crop_averages_the_softmax_over_corners_centre_and_mirrors(rng):
     model, _, _, _ = setup()
     model.eval()

@@ -15,6 +15,8 @@ import shutil
 import sys
 import time
 
+import numpy as np
+
 from . import backend, checkpoint, viz
 from . import functional as F
 from .metrics import Running, topk_correct
@@ -124,6 +126,23 @@ def _write_metrics(path, history):
         f.writelines(json.dumps(record) + "\n" for record in history)
 
 
+def resume_point(saved):
+    """(history, epoch, generator state) that ``fit`` wrote into a checkpoint's ``extra``, checked.
+
+    A checkpoint written by ``checkpoint.save`` alone, or edited, may lack them or hold something
+    else: that is a CheckpointError, raised before the model or the optimiser is touched.
+    """
+    try:
+        history, epoch, rng = (saved.extra[key] for key in ("history", "epoch", "rng"))
+        if not isinstance(history, list) or isinstance(epoch, bool) or not isinstance(epoch, int) or epoch < 0:
+            raise ValueError(f"history {type(history).__name__} and epoch {epoch!r}: expected a list and a count")
+        np.random.default_rng().bit_generator.state = rng  # the generator's own check of a state
+    except (KeyError, TypeError, ValueError) as e:
+        raise checkpoint.CheckpointError(f"checkpoint {saved.path} cannot resume a training run "
+                                         f"({type(e).__name__}: {e})") from None
+    return history, epoch, rng
+
+
 def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=None, resume=None,
         extra=None, progress=False, log=print):
     """Train for ``epochs`` epochs (in all, counting those of a resumed run) and keep a run directory.
@@ -139,9 +158,9 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
     history, start_epoch = [], 0
     if resume is not None:
         saved = checkpoint.load(resume)
+        history, start_epoch, rng = resume_point(saved)  # checked first: a refused resume changes nothing
         saved.restore(model, optimizer, schedule)
-        history, start_epoch = saved.extra["history"], saved.extra["epoch"]
-        backend.default_generator.set_state(saved.extra["rng"])
+        backend.default_generator.set_state(rng)
         log(f"resumed from {resume} after epoch {start_epoch}")
     last, best = os.path.join(out_dir, "last.npz"), os.path.join(out_dir, "best.npz")
     for epoch in range(start_epoch, epochs):
