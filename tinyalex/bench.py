@@ -186,7 +186,8 @@ def torch_ops(torch):
 
     The callables read the op's settings now and keep no reference to the tinyalex function (which
     holds the arrays it saved for backward). LRN: PyTorch divides alpha by the window size n (as
-    Caffe does) and the paper does not, so the paper's alpha is passed as alpha * n.
+    Caffe does) and the paper does not, so the paper's alpha is passed as alpha * n; PyTorch's LRN
+    has no groups, so a grouped LRN (one per column) runs on each group of channels and joins them.
     """
     T = torch.nn.functional
     return {
