@@ -137,11 +137,10 @@ def keep_freed_cpu_memory():
     Returns True where it took effect (Linux with glibc), False elsewhere (nothing changes).
     """
     import ctypes
-    import ctypes.util
     import platform
     if platform.libc_ver()[0] != "glibc":
         return False
-    libc = ctypes.CDLL(ctypes.util.find_library("c"))
+    libc = ctypes.CDLL(None)  # the running process's own symbols, glibc's malloc among them: no search
     M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # from glibc's malloc.h; values are C ints
     return bool(libc.mallopt(M_MMAP_THRESHOLD, 1 << 30) and libc.mallopt(M_TRIM_THRESHOLD, 2**31 - 1))
 

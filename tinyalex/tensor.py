@@ -335,7 +335,8 @@ def backward(root, grad):
                 if t.creator is None:
                     _accumulate_leaf(t.leaf, g)
                 else:
-                    grads[t.key] = grads[t.key] + g if t.key in grads else g
+                    key = t.key
+                    grads[key] = grads[key] + g if key in grads else g
 
 
 def _accumulate_leaf(t, g):

@@ -115,7 +115,7 @@ def evaluate(model, loader, ten_crop=None, progress=False):
                 p_true = xp.take_along_axis(probs, targets, axis=1)
                 # a probability that rounds to 0 would give log 0; the smallest float keeps the loss finite
                 loss = -xp.log(xp.maximum(p_true, xp.finfo(probs.dtype).tiny)).sum()
-                top1, top5 = topk_correct(probs, labels.data)
+                top1, top5 = topk_correct(probs, targets)
                 running.add(len(labels), loss=loss, top1=top1, top5=top5)
     averages = running.read()
     return {"loss": averages["loss"], "top1": 1.0 - averages["top1"], "top5": 1.0 - averages["top5"]}
