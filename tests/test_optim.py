@@ -37,6 +37,25 @@ def test_step_updates_in_place_and_skips_parameters_without_gradient():
     assert np.array_equal(b.numpy(), np.ones(2))
 
 
+@pytest.mark.parametrize("order", ["C", "F"])
+def test_the_cpu_update_by_cache_blocks_gives_the_bits_of_the_whole_array_update(monkeypatch, order):
+    # 50 values in blocks of 7 (the last one short); a Fortran-ordered weight cannot be cut into
+    # blocks in place and takes the whole-array path: both must give the rule's bits exactly
+    monkeypatch.setattr(optim, "CPU_BLOCK", 7)
+    rng = np.random.default_rng(0)
+    w = ta.tensor(np.asfortranarray(rng.standard_normal((5, 10)).astype(np.float32)) if order == "F"
+                  else rng.standard_normal((5, 10)).astype(np.float32), requires_grad=True)
+    opt = optim.SGD([w], lr=0.1)
+    expect_w, expect_v = w.numpy().copy(), np.zeros((5, 10), np.float32)
+    for _ in range(3):
+        w.grad = rng.standard_normal((5, 10)).astype(np.float32)
+        opt.step()
+        expect_v = expect_v * np.float32(0.9) - expect_w * np.float32(5e-4 * 0.1) - w.grad * np.float32(0.1)
+        expect_w = expect_w + expect_v
+    assert np.array_equal(w.numpy(), expect_w) and np.array_equal(opt.velocity[0], expect_v)
+    assert w.data.flags.f_contiguous == (order == "F")  # updated in place, layout kept
+
+
 def test_zero_grad_forgets_gradients():
     a = parameter([1.0])
     a.grad = np.ones(1)
