@@ -40,6 +40,8 @@ def test_round_trip_restores_every_array_and_the_metadata(tmp_path):
     checkpoint.save(tmp_path / "c.npz", model, optimizer, schedule, extra=extra)
     saved = checkpoint.load(tmp_path / "c.npz")
     assert saved.extra == extra
+    # the file itself holds the arrays as they were (a float32 weight stored as float64 would still restore)
+    assert_same_states([saved.model, saved.optim, saved.schedule], states(model, optimizer, schedule))
     other, other_optimizer, other_schedule = make(1)
     saved.restore(other, other_optimizer, other_schedule)
     assert_same_states(states(other, other_optimizer, other_schedule), states(model, optimizer, schedule))

@@ -26,10 +26,12 @@ def test_outsize_floor_rounding_and_the_papers_227():
     assert F.conv_outsize(32, 5, 1, 2) == 32
 
 
-@pytest.mark.parametrize("args, match", [((4, 5, 1, 0), "larger than the padded input"),
-                                         ((4, 3, 0, 0), "stride must be positive")])
+@pytest.mark.parametrize("args, match", [
+    ((4, 5, 1, 0), r"kernel size 5 is larger than the padded input \(4 \+ 2\*0 = 4\)"),
+    ((4, 3, 0, 0), "stride must be positive, got 0"),
+])
 def test_outsize_errors(args, match):
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(ValueError, match=f"conv_outsize: {match}"):
         F.conv_outsize(*args)
 
 
@@ -109,20 +111,23 @@ def _bad(**change):
     return {k: ta.tensor(v) if isinstance(v, np.ndarray) else v for k, v in args.items()}
 
 
+# each message names the op, what it expected and what it got
 @pytest.mark.parametrize("change, error, match", [
-    (dict(x=np.zeros((4, 8, 8))), ValueError, "4-D input"),
-    (dict(w=np.zeros((6, 2, 3))), ValueError, "4-D weight"),
-    (dict(x=np.zeros((2, 6, 8, 8))), ValueError, "input channels"),
-    (dict(x=np.zeros((2, 5, 8, 8)), w=np.zeros((6, 1, 3, 3)), groups=5), ValueError, "divisible by groups"),
-    (dict(w=np.zeros((5, 2, 3, 3)), b=np.zeros(5)), ValueError, "divisible by groups"),
-    (dict(groups=0), ValueError, "groups must be a positive int"),
-    (dict(w=np.zeros((6, 2, 9, 9))), ValueError, "larger than the padded input"),
-    (dict(stride=0), ValueError, "stride must be positive"),
-    (dict(padding=-1), ValueError, "padding must not be negative"),
-    (dict(b=np.zeros(5)), ValueError, "bias must have shape"),
-    (dict(x=np.zeros((2, 4, 8, 8), np.int64)), TypeError, "float32 or float64"),
-    (dict(x=np.zeros((2, 4, 8, 8), np.float16)), TypeError, "float32 or float64"),
-    (dict(x=np.zeros((2, 4, 8, 8), np.float32)), TypeError, "share one dtype"),
+    (dict(x=np.zeros((4, 8, 8))), ValueError, r"4-D input \(N, C, H, W\), got shape \(4, 8, 8\)"),
+    (dict(w=np.zeros((6, 2, 3))), ValueError, r"4-D weight \(O, C/groups, KH, KW\), got shape \(6, 2, 3\)"),
+    (dict(x=np.zeros((2, 6, 8, 8))), ValueError, r"expects 4 input channels .* but the input has 6"),
+    (dict(x=np.zeros((2, 5, 8, 8)), w=np.zeros((6, 1, 3, 3)), groups=5), ValueError,
+     r"input channels \(5\) and output channels \(6\) must both be divisible by groups=5"),
+    (dict(w=np.zeros((5, 2, 3, 3)), b=np.zeros(5)), ValueError,
+     r"input channels \(4\) and output channels \(5\) must both be divisible by groups=2"),
+    (dict(groups=0), ValueError, "groups must be a positive int, got 0"),
+    (dict(w=np.zeros((6, 2, 9, 9))), ValueError, r"kernel size 9 is larger than the padded input \(8 \+ 2\*0 = 8\)"),
+    (dict(stride=0), ValueError, "stride must be positive, got 0"),
+    (dict(padding=-1), ValueError, "padding must not be negative, got -1"),
+    (dict(b=np.zeros(5)), ValueError, r"bias must have shape \(6,\), got \(5,\)"),
+    (dict(x=np.zeros((2, 4, 8, 8), np.int64)), TypeError, "float32 or float64 tensor, got int64"),
+    (dict(x=np.zeros((2, 4, 8, 8), np.float16)), TypeError, "float32 or float64 tensor, got float16"),
+    (dict(x=np.zeros((2, 4, 8, 8), np.float32)), TypeError, "share one dtype, got float32, float64, float64"),
 ])
 def test_conv2d_bad_inputs(change, error, match):
     with pytest.raises(error, match=f"conv2d: .*{match}"):

@@ -58,7 +58,7 @@ def test_batches_land_on_the_device(shapes, device):
 def test_order_and_augmentation_depend_only_on_seed_and_epoch(shapes):
     a = collect(DataLoader(shapes, 16, shuffle=True, seed=7, transform=AUGMENT, workers=0))
     b = collect(DataLoader(shapes, 16, shuffle=True, seed=7, transform=AUGMENT, workers=3))
-    for (xa, ya), (xb, yb) in zip(a, b):
+    for (xa, ya), (xb, yb) in zip(a, b, strict=True):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
     c = collect(DataLoader(shapes, 16, shuffle=True, seed=8, transform=AUGMENT))
@@ -72,7 +72,7 @@ def test_each_pass_is_a_new_epoch_and_a_resumed_run_sees_the_same_batches(shapes
     assert sorted(np.concatenate([y for _, y in epoch1])) == sorted(shapes.labels)
     resumed = DataLoader(shapes, 25, shuffle=True, seed=1, transform=AUGMENT)
     resumed.set_epoch(1)
-    for (xa, ya), (xb, yb) in zip(epoch1, collect(resumed)):
+    for (xa, ya), (xb, yb) in zip(epoch1, collect(resumed), strict=True):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
 
@@ -81,7 +81,7 @@ def test_the_per_image_path_gives_the_same_batches_for_deterministic_transforms(
     t = T.Compose([T.CenterCrop(24), T.ToFloat()])
     fast = collect(DataLoader(shapes, 30, transform=t))
     slow = collect(DataLoader(PerImage(shapes), 30, transform=t))
-    for (xa, ya), (xb, yb) in zip(fast, slow):
+    for (xa, ya), (xb, yb) in zip(fast, slow, strict=True):
         np.testing.assert_array_equal(xa, xb)
         np.testing.assert_array_equal(ya, yb)
 

@@ -62,20 +62,19 @@ def test_stable_with_huge_logits(dtype):
 
 
 def test_bad_labels_and_logits():
+    """Each message names the op, what it expected and what it got."""
     logits = ta.tensor(np.zeros((3, 4)))
-    with pytest.raises(TypeError, match="labels must be integer class indices, got dtype float64"):
-        F.softmax_cross_entropy(logits, np.array([0.0, 1.0, 2.0]))
-    with pytest.raises(ValueError, match=r"labels must have shape \(3,\) .* got \(3, 1\)"):
-        F.softmax_cross_entropy(logits, np.zeros((3, 1), np.int64))
-    with pytest.raises(ValueError, match=r"labels must be in \[0, 4\), got values from 0 to 4"):
-        F.softmax_cross_entropy(logits, [0, 4, 1])
-    with pytest.raises(ValueError, match=r"labels must be in \[0, 4\), got values from -1"):
-        F.softmax_cross_entropy(logits, ta.tensor(np.array([-1, 0, 1])))
-    with pytest.raises(ValueError, match="expected a 2-D logits"):
-        F.softmax_cross_entropy(ta.tensor(np.zeros(4)), [0])
-    with pytest.raises(ValueError, match="the batch is empty"):
-        F.softmax_cross_entropy(ta.tensor(np.zeros((0, 4))), np.zeros(0, np.int64))
-    with pytest.raises(ValueError, match="softmax: axis 2 is out of range"):
+    for bad_logits, labels, error, match in [
+        (logits, np.array([0.0, 1.0, 2.0]), TypeError, "labels must be integer class indices, got dtype float64"),
+        (logits, np.zeros((3, 1), np.int64), ValueError, r"labels must have shape \(3,\) .* got \(3, 1\)"),
+        (logits, [0, 4, 1], ValueError, r"labels must be in \[0, 4\), got values from 0 to 4"),
+        (logits, ta.tensor(np.array([-1, 0, 1])), ValueError, r"labels must be in \[0, 4\), got values from -1 to 1"),
+        (ta.tensor(np.zeros(4)), [0], ValueError, r"expected a 2-D logits \(N, classes\), got shape \(4,\)"),
+        (ta.tensor(np.zeros((0, 4))), np.zeros(0, np.int64), ValueError, "the batch is empty"),
+    ]:
+        with pytest.raises(error, match=f"softmax_cross_entropy: {match}"):
+            F.softmax_cross_entropy(bad_logits, labels)
+    with pytest.raises(ValueError, match=r"softmax: axis 2 is out of range for a 2-D input of shape \(3, 4\)"):
         F.softmax(logits, axis=2)
 
 

@@ -9,7 +9,7 @@ def test_topk_matches_a_stable_sort(rng):
     scores = rng.integers(0, 4, (200, 10)).astype(np.float32)  # many ties on purpose
     labels = rng.integers(0, 10, 200)
     order = np.argsort(-scores, axis=1, kind="stable")
-    for k, count in zip((1, 3, 5), metrics.topk_correct(scores, labels, ks=(1, 3, 5))):
+    for k, count in zip((1, 3, 5), metrics.topk_correct(scores, labels, ks=(1, 3, 5)), strict=True):
         assert int(count) == int((order[:, :k] == labels[:, None]).any(axis=1).sum())
 
 

@@ -60,10 +60,14 @@ def test_train_and_eval_reach_every_module():
     assert all(m.training for m in net.train().modules())
 
 
-def test_dropout_is_the_identity_in_eval_mode():
-    x = image()
-    assert np.array_equal(nn.Dropout(0.5).eval()(x).numpy(), x.numpy())
-    assert np.allclose(nn.Dropout(0.5, mode="paper").eval()(x).numpy(), 0.5 * x.numpy())
+def test_dropout_is_the_identity_in_eval_mode_and_its_op_with_the_same_p_in_training():
+    x = image()  # p = 0.2, not 0.5: a layer that passed 1 - p for p would show
+    assert np.array_equal(nn.Dropout(0.2).eval()(x).numpy(), x.numpy())
+    assert np.allclose(nn.Dropout(0.2, mode="paper").eval()(x).numpy(), 0.8 * x.numpy(), rtol=1e-6, atol=0)
+    ta.manual_seed(0)
+    y = nn.Dropout(0.2)(x).numpy()
+    ta.manual_seed(0)
+    assert np.array_equal(y, F.dropout(x, 0.2).numpy())
 
 
 def test_state_dict_round_trip_is_a_snapshot_with_buffers():

@@ -16,8 +16,11 @@ CASES = [
 
 
 def tie_free(rng, shape):
-    """Distinct values (a shuffled ramp): no window has two maxima, so max pooling is differentiable."""
-    return rng.permutation(np.prod(shape)).reshape(shape) / 10.0
+    """Distinct values (a shuffled ramp): no window has two maxima, so max pooling is differentiable.
+
+    All negative, so that a padding of zeros (instead of -inf) would win every window it reaches.
+    """
+    return -1.0 - rng.permutation(np.prod(shape)).reshape(shape) / 10.0
 
 
 def test_overlapping_pooling_shrinks_55_27_13_6():
@@ -101,15 +104,16 @@ def test_pooling_keeps_float32(rng, pool):
 
 
 @pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d])
-@pytest.mark.parametrize("x, args, error, match", [
-    (np.zeros((3, 7, 7)), (3, 2), ValueError, "4-D input"),
-    (np.zeros((1, 3, 7, 7), np.int64), (3, 2), TypeError, "float32 or float64"),
-    (np.zeros((1, 3, 7, 7), np.float16), (3, 2), TypeError, "float32 or float64"),
-    (np.zeros((1, 3, 2, 2)), (3, 2), ValueError, "larger than the padded input"),
-    (np.zeros((1, 3, 7, 7)), (3, 0), ValueError, "stride must be positive"),
-    (np.zeros((1, 3, 7, 7)), (0, 1), ValueError, "kernel_size must be positive"),
-    (np.zeros((1, 3, 7, 7)), (3, 2, -1), ValueError, "padding must not be negative"),
-    (np.zeros((1, 3, 7, 7)), ((3, 3, 3), 2), TypeError, "kernel_size must be an int or a pair"),
+@pytest.mark.parametrize("x, args, error, match", [  # the op, what it expected, what it got
+    (np.zeros((3, 7, 7)), (3, 2), ValueError, r"4-D input \(N, C, H, W\), got shape \(3, 7, 7\)"),
+    (np.zeros((1, 3, 7, 7), np.int64), (3, 2), TypeError, "float32 or float64 tensor, got int64"),
+    (np.zeros((1, 3, 7, 7), np.float16), (3, 2), TypeError, "float32 or float64 tensor, got float16"),
+    (np.zeros((1, 3, 2, 2)), (3, 2), ValueError, r"kernel size 3 is larger than the padded input \(2 \+ 2\*0 = 2\)"),
+    (np.zeros((1, 3, 7, 7)), (3, 0), ValueError, "stride must be positive, got 0"),
+    (np.zeros((1, 3, 7, 7)), (0, 1), ValueError, r"kernel_size must be positive, got \(0, 0\)"),
+    (np.zeros((1, 3, 7, 7)), (3, 2, -1), ValueError, "padding must not be negative, got -1"),
+    (np.zeros((1, 3, 7, 7)), ((3, 3, 3), 2), TypeError,
+     r"kernel_size must be an int or a pair of ints, got \(3, 3, 3\)"),
 ])
 def test_pooling_bad_inputs(pool, x, args, error, match):
     with pytest.raises(error, match=f"{pool.__name__}: .*{match}"):
@@ -117,7 +121,7 @@ def test_pooling_bad_inputs(pool, x, args, error, match):
 
 
 def test_max_pool_padding_at_most_half_the_kernel():
-    with pytest.raises(ValueError, match="max_pool2d: padding .* at most half the kernel"):
+    with pytest.raises(ValueError, match=r"max_pool2d: padding \(2, 2\) must be at most half the kernel size \(3, 3\)"):
         F.max_pool2d(ta.tensor(np.zeros((1, 1, 8, 8))), 3, 2, 2)
 
 
