@@ -45,12 +45,12 @@ def test_the_cpu_update_by_cache_blocks_gives_the_bits_of_the_whole_array_update
     rng = np.random.default_rng(0)
     w = ta.tensor(np.asfortranarray(rng.standard_normal((5, 10)).astype(np.float32)) if order == "F"
                   else rng.standard_normal((5, 10)).astype(np.float32), requires_grad=True)
-    opt = optim.SGD([w], lr=0.1)
+    opt = optim.SGD([w], lr=0.1, momentum=0.5, weight_decay=0.01)  # not the defaults: each must be read
     expect_w, expect_v = w.numpy().copy(), np.zeros((5, 10), np.float32)
     for _ in range(3):
         w.grad = rng.standard_normal((5, 10)).astype(np.float32)
         opt.step()
-        expect_v = expect_v * np.float32(0.9) - expect_w * np.float32(5e-4 * 0.1) - w.grad * np.float32(0.1)
+        expect_v = expect_v * np.float32(0.5) - expect_w * np.float32(0.01 * 0.1) - w.grad * np.float32(0.1)
         expect_w = expect_w + expect_v
     assert np.array_equal(w.numpy(), expect_w) and np.array_equal(opt.velocity[0], expect_v)
     assert w.data.flags.f_contiguous == (order == "F")  # updated in place, layout kept

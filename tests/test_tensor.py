@@ -59,6 +59,16 @@ def test_cuda_without_a_gpu_says_what_to_install():
         ta.tensor([1.0], device="cuda")
 
 
+@pytest.mark.skipif(backend.gpu_available(), reason="tests the message shown where there is no GPU")
+def test_an_array_from_cupy_is_never_taken_for_a_numpy_one(monkeypatch):
+    # a CuPy array made before tinyalex was first asked for a GPU must still be seen as one
+    fake_cupy_array = type("ndarray", (), {"__module__": "cupy._core.core"})()
+    monkeypatch.setattr(backend, "_cupy", None)
+    with pytest.raises(RuntimeError, match="needs CuPy"):
+        backend.is_gpu_array(fake_cupy_array)
+    assert not backend.is_gpu_array(np.ones(3))
+
+
 # ------------------------------------------------------------------ the backward walk
 def test_user_defined_function_and_default_grad_of_a_loss():
     x = ta.tensor(np.array([1.0, -2.0, 3.0]), requires_grad=True)

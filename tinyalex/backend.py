@@ -77,7 +77,12 @@ def module_for(device):
 
 
 def is_gpu_array(a):
-    return _cupy is not None and isinstance(a, _cupy.ndarray)
+    """True for a CuPy array, also one made before tinyalex was first asked for a GPU."""
+    if _cupy is None:
+        if type(a).__module__.partition(".")[0] != "cupy":
+            return False
+        cupy()
+    return isinstance(a, _cupy.ndarray)
 
 
 def xp(a):

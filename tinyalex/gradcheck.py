@@ -107,7 +107,10 @@ def gradcheck_report(fn, *inputs, eps=1e-6, atol=1e-5, rtol=1e-3, check=None, fa
     """The per-input ``Report`` behind ``gradcheck`` (same arguments, never raises on a mismatch)."""
     checked = _checked_positions(inputs, check)
     rng = np.random.default_rng(seed)
-    xs = [Tensor(t.data.copy(), requires_grad=i in checked) for i, t in enumerate(inputs)]
+    xs = []
+    for i, t in enumerate(inputs):
+        with backend.on_device(t.device):  # CuPy copies onto the current device, not the array's
+            xs.append(Tensor(t.data.copy(), requires_grad=i in checked))
 
     y = _call(fn, xs)
     v = _grad_output(grad_output, y, rng)

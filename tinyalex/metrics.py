@@ -18,8 +18,8 @@ def topk_correct(scores, labels, ks=(1, 5)):
     """
     xp, device = backend.xp(scores), backend.device_of(scores)
     # a two-column network may end on another device than the one the labels were loaded on
-    labels = backend.to_device(labels, device).reshape(-1, 1).astype(xp.int64)
     with backend.on_device(device):  # CuPy makes arrays and runs kernels on the current device
+        labels = backend.to_device(labels, device).reshape(-1, 1).astype(xp.int64, copy=False)
         true_score = xp.take_along_axis(scores, labels, axis=1)
         # rank of the true class = classes ordered before it; a tie goes to the lower class index, as a
         # stable sort would order them, so a constant output is not counted as right for every label

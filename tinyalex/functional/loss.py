@@ -107,10 +107,11 @@ def softmax_cross_entropy(logits, labels):
                          f"{logits.shape}, got {tuple(labels.shape)}")
     if N == 0:
         raise ValueError("softmax_cross_entropy: the batch is empty (the mean of no losses is undefined)")
-    labels = backend.to_device(labels, logits.device)
-    # Labels on a GPU are not range-checked: reading min/max back would stall the GPU once per step.
-    # On the CPU they are (and every data set here checks its labels when it loads them).
+    # Labels already on a GPU are not range-checked: reading min/max back would stall the GPU once
+    # per step (and CuPy wraps an index out of range around instead of raising). Labels on the host
+    # are checked before they move (and every data set here checks its labels when it loads them).
     if not backend.is_gpu_array(labels) and (labels.min() < 0 or labels.max() >= K):
         raise ValueError(f"softmax_cross_entropy: labels must be in [0, {K}), got values from "
                          f"{int(labels.min())} to {int(labels.max())}")
+    labels = backend.to_device(labels, logits.device)
     return SoftmaxCrossEntropy()(logits, Tensor(labels))
