@@ -152,6 +152,22 @@ def test_path_traversal_is_refused(tmp_path, member):
     assert list((tmp_path / "out").iterdir()) == []
 
 
+@pytest.mark.parametrize("damage", ["truncated", "a flipped byte", "not an archive"])
+def test_a_damaged_archive_is_refused_in_one_line(tmp_path, damage):
+    make_archive(tmp_path / "c.tar.gz", tmp_path)
+    packed = bytearray((tmp_path / "c.tar.gz").read_bytes())
+    if damage == "truncated":
+        packed = packed[:len(packed) // 2]
+    elif damage == "a flipped byte":  # tar stops at its end marker, before gzip's checksum is read
+        packed[len(packed) // 2] ^= 0xFF
+    else:
+        packed = b"hello"
+    (tmp_path / "c.tar.gz").write_bytes(packed)
+    with pytest.raises(ValueError, match=r"extract: .*c\.tar\.gz is damaged or not a tar archive") as e:
+        download.extract(tmp_path / "c.tar.gz", tmp_path / "out")
+    assert "\n" not in str(e.value) and list((tmp_path / "out").iterdir()) == []
+
+
 def test_links_are_refused(tmp_path):
     with tarfile.open(tmp_path / "l.tar", "w") as tar:
         info = tarfile.TarInfo("cifar-10-batches-py/link")

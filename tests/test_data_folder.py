@@ -89,8 +89,30 @@ def test_load_reads_train_and_test_folders_and_archives(tmp_path, monkeypatch):
         tar.add(tmp_path / "set", arcname="set")
     monkeypatch.setenv("TINYALEX_DATA", str(tmp_path / "cache"))
     assert len(data.load(tmp_path / "set.tar.gz", train=False)) == 3
-    with pytest.raises(ValueError, match="do not know how to read"):
+    with pytest.raises(FileNotFoundError, match="nowhere does not exist"):
         data.load(tmp_path / "nowhere")
+    with pytest.raises(ValueError, match="do not know how to read"):
+        data.load(tmp_path / "set" / "train")
+
+
+def test_a_test_split_is_labelled_by_the_training_splits_classes(tmp_path):
+    make_folder(tmp_path / "set" / "train")  # ant, cat, dog
+    make_folder(tmp_path / "set" / "test", classes=("dog",))  # its only class was label 0 on its own
+    test = data.load(tmp_path / "set", train=False)
+    assert test.classes == ["ant", "cat", "dog"] and test.labels.tolist() == [2, 2]
+    make_folder(tmp_path / "set" / "test", classes=("eel",))  # which output would an eel be?
+    with pytest.raises(ValueError, match="class folders that are not among the classes given.*: eel"):
+        data.load(tmp_path / "set", train=False)
+
+
+def test_16_bit_grey_is_scaled_to_8_bits_not_clipped(tmp_path):
+    (tmp_path / "a").mkdir()
+    Image.fromarray(np.array([[0, 257 * 100, 65535]], np.uint16)).save(tmp_path / "a" / "deep.png")
+    assert Image.open(tmp_path / "a" / "deep.png").mode == "I;16"
+    np.testing.assert_array_equal(data.ImageFolder(tmp_path)[0][0], np.repeat([[[0], [100], [255]]], 3, axis=2))
+    Image.fromarray(np.ones((2, 2), np.float32)).save(tmp_path / "a" / "float.tif")
+    with pytest.raises(ValueError, match=r"float\.tif: its pixels are floating-point"):
+        data.folder.decode(tmp_path / "a" / "float.tif")
 
 
 @pytest.mark.shared

@@ -68,3 +68,11 @@ def test_an_interrupted_unpack_of_a_changed_archive_leaves_nothing_that_a_later_
         with pytest.raises(KeyboardInterrupt):
             data.load(path)
     assert len(data.load(path)) == 2
+
+
+def test_a_damaged_archive_leaves_nothing_in_the_cache(tmp_path, unpacks):
+    path = make_archive(tmp_path / "set.tar.gz", 1)
+    path.write_bytes(path.read_bytes()[:100])
+    with pytest.raises(ValueError, match="set.tar.gz is damaged"):
+        data.load(path)
+    assert list((tmp_path / "cache").iterdir()) == []

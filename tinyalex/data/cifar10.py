@@ -63,7 +63,8 @@ def _text(name):
 
 def _by_hand(root):
     return (f"Without a network, download {URL} (MD5 {MD5}) yourself and unpack it so that "
-            f"{Path(root) / FOLDER}/data_batch_1 exists, or pass root= pointing at such a folder.")
+            f"{Path(root) / FOLDER}/data_batch_1 exists, or point root= (on the command line: --data) at the "
+            "folder holding it.")
 
 
 def download_cifar10(root=None, url=URL, md5=MD5, sha256=SHA256):

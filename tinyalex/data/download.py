@@ -4,13 +4,16 @@ Everything is written atomically (a temporary file or folder in the destination 
 rename), so an interrupted download or extraction never leaves a half-written archive or a
 half-filled data folder that a later run would trust.
 """
+import gzip
 import hashlib
+import lzma
 import os
 import shutil
 import tarfile
 import tempfile
 import urllib.error
 import urllib.request
+import zlib
 from pathlib import Path
 
 from tqdm import tqdm
@@ -64,6 +67,25 @@ def _check_member(member, archive):
                          "refusing to extract it")
 
 
+def _unpack(archive, folder):
+    """Check every member of the tar ``archive`` and unpack it into ``folder``; damage is a ValueError."""
+    try:
+        with tarfile.open(archive) as tar:
+            members = tar.getmembers()
+            for m in members:
+                _check_member(m, archive)
+            if hasattr(tarfile, "data_filter"):
+                tar.extractall(folder, members=members, filter="data")
+            else:  # Python < 3.11.4: the checks above are the guard
+                tar.extractall(folder, members=members)
+            # a gzip/xz stream checks its checksum only at its end, which tar's end marker comes before
+            while tar.fileobj.read(_CHUNK):
+                pass
+    except (tarfile.TarError, EOFError, zlib.error, gzip.BadGzipFile, lzma.LZMAError) as e:
+        reason = " ".join(str(e).split())  # tarfile lists, a line each, every compression it tried
+        raise ValueError(f"extract: {archive} is damaged or not a tar archive ({type(e).__name__}: {reason})") from None
+
+
 def extract(archive, dest):
     """Unpack the tar archive ``archive`` into the folder ``dest``; return ``dest``.
 
@@ -75,14 +97,7 @@ def extract(archive, dest):
     dest.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest, prefix=".extract."))
     try:
-        with tarfile.open(archive) as tar:
-            members = tar.getmembers()
-            for m in members:
-                _check_member(m, archive)
-            if hasattr(tarfile, "data_filter"):
-                tar.extractall(tmp, members=members, filter="data")
-            else:  # Python < 3.11.4: the checks above are the guard
-                tar.extractall(tmp, members=members)
+        _unpack(archive, tmp)
         for entry in tmp.iterdir():
             if (dest / entry.name).is_dir():
                 shutil.rmtree(dest / entry.name)

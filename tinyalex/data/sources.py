@@ -5,7 +5,7 @@ from pathlib import Path
 
 from .cifar10 import FOLDER, CIFAR10
 from .download import cache_dir, extract
-from .folder import ImageFolder
+from .folder import ImageFolder, class_folders
 from .synthetic import SyntheticShapes
 
 SYNTHETIC_SIZES = {True: 10_000, False: 2_000}
@@ -20,7 +20,7 @@ def load(name_or_path, train=True, download=False):
       ``download=True`` fetches it there first
     - a folder holding ``cifar-10-batches-py/`` (or that folder itself): ``CIFAR10`` read from it
     - a folder with ``train/`` and ``test/`` class folders: ``ImageFolder`` of one of them
-      (decoded once, then kept in memory)
+      (decoded once, then kept in memory), labelled by the class folders of ``train/``
     - a ``.tar.gz`` / ``.tgz`` / ``.tar`` of such a folder: unpacked (safely) into the cache, then read
     """
     if name_or_path == "synthetic":
@@ -28,6 +28,8 @@ def load(name_or_path, train=True, download=False):
     if name_or_path == "cifar10":
         return CIFAR10(train=train, download=download)
     path = Path(name_or_path)
+    if not path.exists():
+        raise FileNotFoundError(f"load: {name_or_path} does not exist (and is not 'synthetic' or 'cifar10')")
     if path.is_file() and path.name.endswith((".tar.gz", ".tgz", ".tar")):
         return load(_single_folder(_unpacked(path)), train=train)
     if (path / FOLDER).is_dir():
@@ -35,8 +37,9 @@ def load(name_or_path, train=True, download=False):
     if path.name == FOLDER and path.is_dir():
         return CIFAR10(path.parent, train=train)
     split = path / ("train" if train else "test")
-    if split.is_dir():
-        return ImageFolder(split, cache=True)
+    if split.is_dir():  # the labels of both splits index the training split's classes
+        classes = class_folders(path / "train") if not train and (path / "train").is_dir() else None
+        return ImageFolder(split, cache=True, classes=classes)
     raise ValueError(f"load: do not know how to read {name_or_path!r}: expected 'synthetic', 'cifar10', "
                      f"a folder with {FOLDER}/ or with train/ and test/ class folders, or a .tar.gz of one")
 
@@ -57,7 +60,11 @@ def _unpacked(archive):
         return target
     part = target.with_name(target.name + ".part")
     shutil.rmtree(part, ignore_errors=True)  # what an interrupted unpack left
-    extract(archive, part)
+    try:
+        extract(archive, part)
+    except BaseException:  # a damaged archive leaves nothing behind in the cache
+        shutil.rmtree(part, ignore_errors=True)
+        raise
     # The marker goes in before the rename, so it appears with the whole folder or not at all; the
     # old folder loses its marker first, so a crash while deleting it leaves nothing a load trusts.
     (part / _MARKER).write_text(source, encoding="utf-8")
