@@ -75,6 +75,30 @@ def test_damaged_file_raises_a_clear_error(tmp_path, damage):
     assert "allow_pickle" not in str(info.value)  # NumPy's hint to load a stranger's file unsafely
 
 
+def test_a_damaged_zip_header_is_a_checkpoint_error(tmp_path):
+    path = checkpoint.save(tmp_path / "c.npz", nn.Linear(3, 2))
+    packed = bytearray(path.read_bytes())
+    entry = packed.index(b"PK\x01\x02")  # the first file's entry in the zip's central directory
+    packed[entry + 8] |= 0x20  # its flags now ask for "compressed patched data", which zipfile cannot read
+    path.write_bytes(packed)
+    with pytest.raises(checkpoint.CheckpointError, match=r"c\.npz is damaged .*NotImplementedError"):
+        checkpoint.load(path)
+
+
+def test_a_folder_is_not_a_checkpoint(tmp_path):
+    with pytest.raises(IsADirectoryError, match="is a folder; give the .npz file in it"):
+        checkpoint.load(tmp_path)
+
+
+def test_written_files_get_the_usual_permissions_not_mkstemps_private_ones(tmp_path):
+    mask = os.umask(0o027)
+    try:
+        checkpoint.save(tmp_path / "c.npz", nn.Linear(3, 2))
+    finally:
+        os.umask(mask)
+    assert (tmp_path / "c.npz").stat().st_mode & 0o777 == 0o640
+
+
 def test_a_checkpoint_for_another_model_is_refused_with_the_difference(tmp_path):
     model, optimizer, _ = make(0)
     checkpoint.save(tmp_path / "c.npz", model)

@@ -1,4 +1,5 @@
 """The ``tinyalex`` command end to end: train --quick, resume exactly, evaluate, predict, clear errors."""
+import subprocess
 import sys
 import types
 
@@ -26,10 +27,11 @@ def test_train_quick_writes_the_run_directory(run, capsys):
 
 
 @pytest.mark.slow
-def test_resume_continues_the_run_bit_for_bit(run, tmp_path):
-    assert cli.main(QUICK + ["--epochs", "1", "--out", str(tmp_path)]) == 0
-    assert cli.main(["train", "--resume", str(tmp_path / "last.npz"), "--epochs", "2", "--quiet",
-                     "--workers", "0", "--out", str(tmp_path)]) == 0
+def test_resume_continues_the_run_bit_for_bit(run, tmp_path, monkeypatch):
+    assert cli.main(QUICK + ["--epochs", "1", "--out", str(tmp_path / "r")]) == 0
+    monkeypatch.chdir(tmp_path)  # from elsewhere, with no --out: the run goes on in the checkpoint's folder
+    assert cli.main(["train", "--resume", "r/last.npz", "--epochs", "2", "--quiet", "--workers", "0"]) == 0
+    tmp_path /= "r"
     straight, resumed = checkpoint.load(run / "last.npz"), checkpoint.load(tmp_path / "last.npz")
     assert straight.model.keys() == resumed.model.keys()
     assert all(np.array_equal(straight.model[k], resumed.model[k]) for k in straight.model)
@@ -64,15 +66,42 @@ def test_predict_prints_the_top_5_classes(run, tmp_path, capsys):
     (["train", "--quick", "--device", "tpu"], "unknown device 'tpu'"),
     (["train", "--quick", "--augment", "crop,rotate"], "unknown rotate"),
     (["train", "--quick", "--batch-size", "65"], "--batch-size 65 is more than the 64 training images"),
-    (["train", "--quick", "--epochs", "0"], "--epochs must be positive, got 0"),
+    (["train", "--quick", "--epochs", "0"], "--epochs must be a finite positive number, got 0"),
+    (["train", "--quick", "--width", "inf"], "--width must be a finite positive number, got inf"),
+    (["train", "--quick", "--seed", "-1"], "--seed must be 0 or more, got -1"),
+    (["evaluate", "--checkpoint", "{run}"], "is a folder; give the .npz file in it"),
+    (["train", "--quick", "--out", "{bad}"], "bad.npz is a file, not a folder"),
+    (["train", "--quick", "--out", "{run}"], "already holds a run"),  # its checkpoints would be overwritten
+    (["train", "--resume", "{good}", "--lr", "0.5"], "continues the saved run exactly, with its own --lr;"),
 ])
 def test_user_mistakes_get_a_message_and_exit_status_2(run, tmp_path, capsys, argv, message):
     (tmp_path / "bad.npz").write_bytes(b"PK\x03\x04 truncated")
     checkpoint.save(tmp_path / "bare.npz", nn.Linear(3, 2))  # a checkpoint, but not from tinyalex train
-    argv = [a.format(bad=tmp_path / "bad.npz", good=run / "best.npz", bare=tmp_path / "bare.npz") for a in argv]
+    argv = [a.format(bad=tmp_path / "bad.npz", good=run / "best.npz", bare=tmp_path / "bare.npz", run=run)
+            for a in argv]
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
     assert cli.main(argv) == 2
     err = capsys.readouterr().err
     assert message in err and "Traceback" not in err
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_an_out_folder_that_cannot_be_written_fails_before_training(tmp_path, capsys, monkeypatch):
+    def refused(dir):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(cli.tempfile, "TemporaryFile", refused)  # a read-only folder (root may write anywhere)
+    assert cli.main(QUICK + ["--out", str(tmp_path)]) == 2
+    out, err = capsys.readouterr()
+    assert f"--out {tmp_path} cannot be written (Permission denied)" in err and "Training" not in out
+
+
+def test_a_closed_pipe_ends_the_command_quietly(tmp_path):
+    child = subprocess.Popen([sys.executable, "-m", "tinyalex", "grade", "--list"], stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    child.stdout.close()  # before it writes a line: the reader of `tinyalex grade --list | head -0`
+    err = child.stderr.read().decode()
+    assert child.wait(60) == 1 and err == ""
 
 
 def test_help_for_every_command(capsys):

@@ -110,6 +110,40 @@ def test_evaluate_ten_crop_averages_the_softmax_over_corners_centre_and_mirrors(
     assert got["top1"] == np.mean(probs.argmax(axis=1) != y)
 
 
+def test_evaluate_refuses_to_score_a_network_whose_outputs_are_nan():
+    model, _, _, val_loader = setup()
+    model.parameters()[0].data[0, 0] = np.nan
+    with pytest.raises(train.NonFiniteLoss, match="outputs are not finite"):  # NaN scores once counted as right
+        with np.errstate(invalid="ignore"):
+            train.evaluate(model, val_loader)
+
+
+class DivergeAfter(Loader):
+    """Its epoch ``epoch`` ends with NaN weights, as after a last step whose own loss was still finite."""
+
+    def __init__(self, loader, model, epoch):
+        super().__init__(loader.x, loader.y, loader.batch_size, loader.shuffle)
+        self.model, self.diverge_at = model, epoch
+
+    def __iter__(self):
+        yield from super().__iter__()
+        if self.epoch == self.diverge_at:
+            for p in self.model.parameters():
+                p.data[...] = np.nan
+
+
+def test_weights_that_diverge_behind_a_finite_loss_stop_training_before_they_are_saved(tmp_path):
+    ta.manual_seed(0)
+    model, opt, train_loader, val_loader = setup()
+    with pytest.raises(train.NonFiniteLoss, match=r"stopped after epoch 2: .*not finite.*--lr.*last good .*last.npz"):
+        with np.errstate(invalid="ignore"):
+            train.fit(model, opt, DivergeAfter(train_loader, model, 1), val_loader, 3, tmp_path, log=lambda s: None)
+    kept = checkpoint.load(tmp_path / "last.npz")
+    assert kept.extra["epoch"] == 1 and all(np.isfinite(w).all() for w in kept.model.values())
+    assert checkpoint.load(tmp_path / "best.npz").extra["epoch"] == 1
+    assert len((tmp_path / "metrics.jsonl").read_text().splitlines()) == 1
+
+
 class Explode:
     """A planted schedule: after the first epoch it sets an infinite learning rate."""
 

@@ -45,6 +45,7 @@ def atomic_write(path, mode="wb"):
     os.makedirs(directory, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
     try:
+        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private (0600); a run's files are as open() makes them
         with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
             yield f
             f.flush()
@@ -54,6 +55,13 @@ def atomic_write(path, mode="wb"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(tmp)
         raise
+
+
+def _umask():
+    """The process's file-creation mask (reading it means setting it, so it is set back at once)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def _flatten(tree, prefix, arrays):
@@ -158,6 +166,8 @@ def load(path):
     foreign file, with the path and the reason.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise IsADirectoryError(f"checkpoint {path} is a folder; give the .npz file in it (last.npz or best.npz)")
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {path} does not exist")
     if not zipfile.is_zipfile(path):  # else NumPy reads it as a pickle and suggests allow_pickle=True
@@ -165,7 +175,9 @@ def load(path):
     try:
         with np.load(path, allow_pickle=False) as z:
             arrays = {name: z[name] for name in z.files}
-    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zipfile.LargeZipFile) as e:
+    # NotImplementedError: zipfile's answer to a damaged header that now asks for a zip feature it lacks
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError, zipfile.LargeZipFile,
+            NotImplementedError) as e:
         raise CheckpointError(f"checkpoint {path} is damaged or not a tinyalex checkpoint "
                               f"({type(e).__name__}: {e})") from None
     if "meta" not in arrays:

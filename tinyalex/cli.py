@@ -10,8 +10,10 @@ gets a one-line message and exit status 2, not a traceback.
 """
 import argparse
 import importlib
+import math
 import os
 import sys
+import tempfile
 import time
 
 import numpy as np
@@ -86,15 +88,23 @@ def _split(name, train, n, seed):
 def cmd_train(args):
     if args.resume:  # continue the saved run: its arguments, except where it runs and for how long
         saved = _load_run(args.resume).extra["args"]
+        args.out = args.out or os.path.dirname(args.resume) or "."  # not the saved --out: it may be relative
         keep = {k: getattr(args, k) for k in ("epochs", "out", "device", "quiet", "workers", "resume")}
+        defaults = vars(build_parser().parse_args(["train"]))
+        changed = [k for k, v in saved.items() if k not in keep and vars(args).get(k, v) not in (v, defaults.get(k))]
+        if changed:  # they used to be dropped silently, e.g. a lower --lr
+            raise ValueError(f"--resume continues the saved run exactly, with its own {_flags(changed)}; "
+                             f"leave out {_flags(changed)} or start a new run")
         vars(args).update({**saved, **{k: v for k, v in keep.items() if v is not None}})
     preset = PRESETS["quick" if args.quick else "default" if args.data is None else "data"]
     for key in ("epochs", "batch_size", "width"):
         value = getattr(args, key)
         if value is None:
             setattr(args, key, preset[key])
-        elif value <= 0:  # 0 once fell back to the preset silently
-            raise ValueError(f"--{key.replace('_', '-')} must be positive, got {value}")
+        elif not 0 < value < math.inf:  # 0 once fell back to the preset silently
+            raise ValueError(f"{_flags([key])} must be a finite positive number, got {value}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be 0 or more, got {args.seed}")
     if args.dropout is None:
         args.dropout = preset["dropout"]
     device = backend.parse_device(args.device)
@@ -134,6 +144,7 @@ def cmd_train(args):
     optimizer = optim.SGD(model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
     schedule = optim.ReduceOnPlateau(optimizer, patience=args.patience)
 
+    _check_run_directory(out, args.resume)
     source = args.data or f"the embedded synthetic shapes ({len(train_set)} training, {len(test_set)} test images)"
     knobs = f", width x{args.width}, norm={args.norm}, dropout {args.dropout}" if args.model == "alexnet-cifar" else ""
     print(f"Training {args.model} ({model.num_parameters():,} parameters{knobs}) "
@@ -153,6 +164,27 @@ def cmd_train(args):
           f"(accuracy {1 - best['val_top1_error']:.1%}), top-5 error {best['val_top5_error']:.1%}, at epoch "
           f"{best['epoch']}. Checkpoints {out}/best.npz and last.npz; metrics.jsonl, curves.png.")
     return 0
+
+
+def _flags(keys):
+    return ", ".join("--" + key.replace("_", "-") for key in keys)
+
+
+def _check_run_directory(out, resume):
+    """Make ``out`` now, so that a path that cannot hold a run fails before training, not after an epoch,
+    and refuse one that holds another run: training would overwrite its checkpoints."""
+    last = os.path.join(out, "last.npz")
+    if os.path.exists(last) and not (resume and os.path.samefile(os.path.dirname(os.path.abspath(resume)), out)):
+        raise ValueError(f"--out {out} already holds a run ({last}); continue it with --resume {last}, "
+                         "or choose another --out")
+    if os.path.exists(out) and not os.path.isdir(out):
+        raise NotADirectoryError(f"--out {out} is a file, not a folder")
+    try:
+        os.makedirs(out, exist_ok=True)
+        with tempfile.TemporaryFile(dir=out):
+            pass
+    except OSError as e:
+        raise OSError(f"--out {out} cannot be written ({e.strerror})") from None
 
 
 def _check_input(model, name, side, device):
@@ -301,7 +333,8 @@ def build_parser():
                    f"(the paper: 0.5; default: {default['dropout']} without --data, {full['dropout']} with)")
     t.add_argument("--augment", default="crop,flip", help="comma-separated from crop, flip, pca; or 'none'")
     t.add_argument("--resume", metavar="CKPT", help="continue the run saved in CKPT (its last.npz) exactly")
-    t.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<date-time>)")
+    t.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<date-time>; with "
+                   "--resume, the checkpoint's folder)")
     t.add_argument("--quick", action="store_true", help=f"a few seconds: {quick['n_train']} images, a tiny network")
     t.add_argument("--seed", type=int, default=0, help="seed of the engine's generator and of the data order")
     t.set_defaults(run=cmd_train)
@@ -332,6 +365,14 @@ def build_parser():
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     backend.keep_freed_cpu_memory()  # one short-lived process: CPU steps 6-20% faster (see there)
+    try:
+        return _run(argv)
+    except BrokenPipeError:  # the reader has gone (tinyalex grade --list | head): stop quietly
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
+        return 1
+
+
+def _run(argv):
     if argv and argv[0] in ("bench", "grade"):  # they parse their own options
         return importlib.import_module(f"tinyalex.{argv[0]}").main(argv[1:])
     args = build_parser().parse_args(argv)
@@ -341,8 +382,8 @@ def main(argv=None):
         print(f"tinyalex {args.command}: {e}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
-        resumable = args.command == "train" and args.out  # the run directory is named once training starts
-        hint = f"; continue with --resume {os.path.join(args.out, 'last.npz')}" if resumable else ""
+        last = os.path.join(args.out, "last.npz") if args.command == "train" and args.out else None
+        hint = f"; continue with --resume {last}" if last and os.path.exists(last) else ""  # one epoch done
         print(f"tinyalex {args.command}: interrupted{hint}", file=sys.stderr)
         return 130
     except (OSError, ValueError, RuntimeError) as e:  # a missing file, a bad argument, a missing GPU

@@ -118,6 +118,9 @@ def evaluate(model, loader, ten_crop=None, progress=False):
                 top1, top5 = topk_correct(probs, targets)
                 running.add(len(labels), loss=loss, top1=top1, top5=top5)
     averages = running.read()
+    if not math.isfinite(averages["loss"]):  # NaN scores rank no class above the label: "0% error"
+        raise NonFiniteLoss(f"the network's outputs are not finite (test loss {averages['loss']}): its weights "
+                            "have diverged, so its error rates mean nothing")
     return {"loss": averages["loss"], "top1": 1.0 - averages["top1"], "top5": 1.0 - averages["top5"]}
 
 
@@ -163,15 +166,22 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
         backend.default_generator.set_state(rng)
         log(f"resumed from {resume} after epoch {start_epoch}")
     last, best = os.path.join(out_dir, "last.npz"), os.path.join(out_dir, "best.npz")
+
+    def stopped(message):  # nothing of the diverged epoch is saved; say what is left
+        kept = f"; the last good checkpoint is {last}" if os.path.exists(last) else ""
+        return NonFiniteLoss(f"{message}{kept}")
+
     for epoch in range(start_epoch, epochs):
         train_loader.set_epoch(epoch)
         tic = time.perf_counter()
         try:
             train = train_epoch(model, train_loader, optimizer, epoch, progress=progress)
         except NonFiniteLoss as e:
-            kept = f"; the last good checkpoint is {last}" if os.path.exists(last) else ""
-            raise NonFiniteLoss(f"{e}{kept}") from None
-        val = evaluate(model, val_loader, progress=progress)
+            raise stopped(e) from None
+        try:  # an epoch's last step can leave NaN weights behind a finite loss
+            val = evaluate(model, val_loader, progress=progress)
+        except NonFiniteLoss as e:
+            raise stopped(f"training stopped after epoch {epoch + 1}: {e}; lower the learning rate (--lr)") from None
         record = {"epoch": epoch + 1, "train_loss": train["loss"], "train_top1_error": train["top1"],
                   "val_loss": val["loss"], "val_top1_error": val["top1"], "val_top5_error": val["top5"],
                   "lr": getattr(optimizer, "lr", None), "images_per_s": train["images_per_s"],
