@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import tinyalex as ta
+from tinyalex import backend
 from tinyalex import functional as F
 from tinyalex.functional import conv
 from tinyalex.functional.reference import conv2d_backward_reference, conv2d_reference
@@ -72,6 +73,16 @@ def test_conv2d_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatch,
     OH, OW = F.conv_outsize(H, KH, stride[0], padding), F.conv_outsize(W, KW, stride[1], padding)
     monkeypatch.setattr(conv, "CPU_CHUNK_BYTES", images_per_chunk * C * KH * KW * OH * OW * 8)
     _check_against_reference(rng, (N, C, H, W), (O, Cg, KH, KW), stride, padding, 2)
+
+
+def test_a_gpu_takes_as_many_images_as_its_chunk_bytes_hold(monkeypatch):
+    # whole batches of AlexNet fit; VGG's first layers at 224 would need ~15 GB of columns at once
+    x = np.zeros((10, 3, 4, 4), np.float32)  # 3 channels x 9 values per channel x 4 bytes per image
+    monkeypatch.setattr(backend, "is_gpu_array", lambda a: True)
+    monkeypatch.setattr(conv, "GPU_CHUNK_BYTES", 4 * 3 * 9 * 4)
+    assert conv.Conv2d.chunks(x, 9, 2) == [slice(0, 4), slice(4, 8), slice(8, 10)]  # no one-image rule
+    monkeypatch.setattr(conv, "GPU_CHUNK_BYTES", 1 << 30)
+    assert conv.Conv2d.chunks(x, 9, 1) == [slice(0, 10)]
 
 
 def _check_against_reference(rng, x_shape, w_shape, stride, padding, groups):

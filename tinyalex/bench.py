@@ -440,7 +440,8 @@ def bench_memory(model, batch, device, frameworks, threads):
     """Run ``step_memory`` for each framework in a fresh spawned process; None where the peak resident
     size cannot be reset (no /proc, or a read-only one), which the CPU measure needs."""
     try:
-        _reset_peak_rss()  # here first, as a probe: the children have the same /proc
+        if device == "cpu":  # a GPU's figure is read from CuPy's memory pool, not from /proc
+            _reset_peak_rss()  # here first, as a probe: the children have the same /proc
     except OSError:
         return None
     saved = os.environ.get("MALLOC_MMAP_THRESHOLD_")

@@ -134,8 +134,10 @@ def add_columns(xc, col, SH, SW):
 # Bytes of im2col columns built at a time on the CPU. One small buffer serves every chunk of images,
 # instead of a whole-batch matrix of hundreds of MB (315 MB at conv2 of AlexNet-CIFAR, batch 128)
 # page-faulted in afresh at each call and kept until backward; a chunk's columns and output stay in
-# the cache between the copy, the GEMM and the move back to NCHW. A GPU takes the whole batch.
+# the cache between the copy, the GEMM and the move back to NCHW. A GPU takes as many images as
+# 1 GB of columns holds: the whole batch for AlexNet at 128, not for VGG at 224.
 CPU_CHUNK_BYTES = 8 << 20
+GPU_CHUNK_BYTES = 1 << 30
 
 
 class Conv2d(Function):
@@ -195,14 +197,15 @@ class Conv2d(Function):
 
     @staticmethod
     def chunks(x, values_per_channel, SW):
-        """Consecutive slices of the batch whose columns (C * values_per_channel each) fit CPU_CHUNK_BYTES.
+        """Consecutive slices of the batch whose columns (C * values_per_channel each) fit CPU_CHUNK_BYTES
+        (GPU_CHUNK_BYTES on a GPU).
 
         With a stride along the rows the images cut each window row into runs of n values, too short
         to copy fast: such a convolution (AlexNet's conv1) takes one image at a time on the CPU.
         """
         N, per_image = x.shape[0], x.shape[1] * values_per_channel * x.itemsize
         if backend.is_gpu_array(x):
-            chunk = N
+            chunk = max(1, min(N, GPU_CHUNK_BYTES // per_image))
         else:
             chunk = 1 if SW > 1 else max(1, min(N, CPU_CHUNK_BYTES // per_image))
         return [slice(start, min(start + chunk, N)) for start in range(0, N, chunk)]
