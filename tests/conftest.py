@@ -11,7 +11,12 @@ import pytest  # noqa: E402
 from tinyalex import backend
 
 GPU = backend.gpu_available()
-needs_gpu = pytest.mark.skipif(not GPU, reason="needs CuPy and a CUDA GPU (pip install 'tinyalex[cuda12]')")
+needs_gpu = pytest.mark.skipif(not GPU, reason="needs CuPy and a CUDA GPU (pip install -e '.[cuda12]')")
+
+
+def pytest_configure(config):
+    if GPU:  # CuPy's PerformanceWarning (peer access, a pageable copy) is a RuntimeWarning: not an error here
+        config.addinivalue_line("filterwarnings", "default::cupy._util.PerformanceWarning")
 
 
 def pytest_collection_modifyitems(items):

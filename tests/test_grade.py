@@ -210,6 +210,11 @@ def test_a_file_that_cannot_be_read_is_an_input_error_with_status_2_not_a_failed
     assert out.startswith(f"grade: cannot read {path}: ") and "checks passed" not in out, out
 
 
+def test_a_folder_without_python_files_is_an_input_error(tmp_path, capsys):
+    assert grade.main([str(tmp_path)]) == 2  # not "0 of 0 checks passed" with status 0
+    assert capsys.readouterr().out == f"grade: {tmp_path} is a folder without .py files: nothing to grade\n"
+
+
 def test_help_states_the_three_exit_statuses(capsys):
     assert grade.main(["--help"]) == 0
     help_text = " ".join(capsys.readouterr().out.split())

@@ -19,6 +19,15 @@ def test_a_constant_output_is_right_only_for_the_first_class():
     assert int(top1) == 1 and int(top5) == 2
 
 
+def test_a_row_of_nan_scores_is_never_right():
+    # a diverged network's NaN outputs compare False with everything: they must not rank first
+    scores = np.zeros((3, 10))
+    scores[0, 4], scores[1] = np.nan, np.nan
+    top1, top5 = metrics.topk_correct(scores, np.array([0, 0, 0]))
+    assert int(top1) == 1 and int(top5) == 1
+    assert [int(c) for c in metrics.topk_correct(scores, np.array([0, 0, 0]), ks=(11,))] == [3]
+
+
 def test_running_averages_per_image():
     r = metrics.Running()
     r.add(2, loss=np.array(3.0), correct=np.array(1))

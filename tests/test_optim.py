@@ -190,6 +190,8 @@ def test_reduce_on_plateau_divides_by_ten_when_validation_error_stops_improving(
     assert [accuracy.step(a) for a in (0.5, 0.6, 0.6)] == [False, False, True]
     with pytest.raises(ValueError, match="mode must be 'min' or 'max'"):
         optim.ReduceOnPlateau(opt, mode="lower")
+    with pytest.raises(ValueError, match="patience should be an integer >= 0, got -1"):
+        optim.ReduceOnPlateau(opt, patience=-1)  # would act as 0, silently
 
 
 def test_step_schedule_multiplies_by_gamma_every_step_size_epochs():

@@ -10,8 +10,8 @@ import contextlib
 import numpy as np
 
 _INSTALL_HINT = (
-    "install CuPy for your CUDA version: pip install 'tinyalex[cuda12]' (CUDA 12.x) "
-    "or 'tinyalex[cuda13]' (CUDA 13.x)"
+    "install CuPy for your CUDA version: pip install cupy-cuda12x (CUDA 12.x) or cupy-cuda13x "
+    "(CUDA 13.x); in a clone of tinyalex that is pip install -e '.[cuda12]' or -e '.[cuda13]'"
 )
 _cupy = None
 

@@ -102,7 +102,10 @@ def _read(paths):
     for p in map(pathlib.Path, paths):
         if not p.exists():
             raise ValueError(f"cannot read {p}: no such file or folder")
-        files.extend(sorted(p.glob("*.py")) if p.is_dir() else [p])
+        found = sorted(p.glob("*.py")) if p.is_dir() else [p]
+        if not found:
+            raise ValueError(f"{p} is a folder without .py files: nothing to grade")
+        files.extend(found)
     jobs = []
     for path in files:
         try:

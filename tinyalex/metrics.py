@@ -25,6 +25,7 @@ def topk_correct(scores, labels, ks=(1, 5)):
         # stable sort would order them, so a constant output is not counted as right for every label
         classes = xp.arange(scores.shape[1]).reshape(1, -1)
         ahead = (scores > true_score) | ((scores == true_score) & (classes < labels))
+        ahead |= xp.isnan(scores).any(axis=1, keepdims=True)  # a NaN score is never a right answer
         rank = ahead.sum(axis=1)
         return tuple((rank < k).sum() for k in ks)
 

@@ -190,6 +190,7 @@ class ReduceOnPlateau(_Schedule):
             raise ValueError(f"ReduceOnPlateau: mode must be 'min' or 'max', got {mode!r}")
         if not 0 < factor < 1:
             raise ValueError(f"ReduceOnPlateau: factor must be in (0, 1), got {factor}")
+        patience = _number("ReduceOnPlateau", "patience", patience, _COUNT)
         self.optimizer, self.factor, self.patience, self.mode, self.min_lr = optimizer, factor, patience, mode, min_lr
         self.best, self.bad_epochs, self.reductions = float("inf") if mode == "min" else -float("inf"), 0, 0
 
