@@ -64,6 +64,16 @@ def test_interleaved_rounds_alternate_drop_the_warmup_and_take_medians():
     assert bench.interleaved(rounds, warmup=1, repeat=3, summary=min) == {"a": {"step": 1.0}, "b": {"step": 5.0}}
 
 
+def test_on_a_cpu_each_framework_waits_for_the_others_idle_threads(monkeypatch):
+    slept = []
+    monkeypatch.setattr(bench.time, "sleep", slept.append)
+    one = {"a": lambda: {"step": 1.0}}
+    bench.interleaved({**one, "b": lambda: {"step": 2.0}}, warmup=1, repeat=2, pause=bench.pause_for("cpu"))
+    assert slept == [bench.CPU_PAUSE_S] * 6 and bench.CPU_PAUSE_S >= 0.1  # OpenBLAS spins ~0.1 s
+    bench.interleaved(one, warmup=1, repeat=2, pause=bench.pause_for("cpu"))  # alone: nobody to wait for
+    assert len(slept) == 6 and bench.pause_for("cuda:1") == 0.0
+
+
 def test_dropout_p_is_read_back_from_the_scaled_mask():
     x = ta.tensor(np.ones((64, 64), np.float32), requires_grad=True)
     assert bench.dropout_p(F.dropout(x, p=0.3).creator) == pytest.approx(0.3)
