@@ -64,14 +64,17 @@ def test_interleaved_rounds_alternate_drop_the_warmup_and_take_medians():
     assert bench.interleaved(rounds, warmup=1, repeat=3, summary=min) == {"a": {"step": 1.0}, "b": {"step": 5.0}}
 
 
-def test_on_a_cpu_each_framework_waits_for_the_others_idle_threads(monkeypatch):
-    slept = []
-    monkeypatch.setattr(bench.time, "sleep", slept.append)
-    one = {"a": lambda: {"step": 1.0}}
-    bench.interleaved({**one, "b": lambda: {"step": 2.0}}, warmup=1, repeat=2, pause=bench.pause_for("cpu"))
-    assert slept == [bench.CPU_PAUSE_S] * 6 and bench.CPU_PAUSE_S >= 0.1  # OpenBLAS spins ~0.1 s
-    bench.interleaved(one, warmup=1, repeat=2, pause=bench.pause_for("cpu"))  # alone: nobody to wait for
-    assert len(slept) == 6 and bench.pause_for("cuda:1") == 0.0
+def test_on_a_cpu_each_framework_waits_for_the_others_idle_threads_then_wakes_its_own(monkeypatch):
+    events, times = [], iter([9.0, 1.0, 9.0, 2.0, 9.0, 3.0, 9.0, 4.0])  # untimed rounds give 9
+    monkeypatch.setattr(bench.time, "sleep", lambda s: events.append(f"sleep {s}"))
+    rounds = {name: (lambda name=name: events.append(name) or {"step": next(times)}) for name in ("a", "b")}
+    assert bench.interleaved(rounds, warmup=0, repeat=2, pause=bench.pause_for("cpu")) == {
+        "a": {"step": 2.0}, "b": {"step": 3.0}}
+    assert events == [f"sleep {bench.CPU_PAUSE_S}", "a", "a", f"sleep {bench.CPU_PAUSE_S}", "b", "b"] * 2
+    assert bench.CPU_PAUSE_S >= 0.1 and bench.pause_for("cuda:1") == 0.0  # OpenBLAS spins ~0.1 s
+    events.clear()
+    bench.interleaved({"a": lambda: {"step": 1.0}}, warmup=1, repeat=2, pause=bench.pause_for("cpu"))
+    assert events == []  # alone: nobody to wait for, nothing run twice
 
 
 def test_dropout_p_is_read_back_from_the_scaled_mask():
