@@ -137,7 +137,7 @@ def keep_freed_cpu_memory():
     By default glibc hands every array above 32 MB (and the free space at the top of its heap) back
     to the system when it is freed, and the next such array is page-faulted in afresh: a CPU training
     step of AlexNet-CIFAR at batch 128 allocates about 1.5 GB of activation-sized arrays this way.
-    Kept, a step runs 12-20% faster; the price is that the process's resident memory stays at its
+    Kept, a step runs 6-20% faster; the price is that the process's resident memory stays at its
     peak until it exits. The ``tinyalex`` command and the lessons call this; a library user may.
     Returns True where it took effect (Linux with glibc), False elsewhere (nothing changes).
     """

@@ -118,7 +118,7 @@ def evaluate(model, loader, ten_crop=None, progress=False):
                 top1, top5 = topk_correct(probs, targets)
                 running.add(len(labels), loss=loss, top1=top1, top5=top5)
     averages = running.read()
-    if not math.isfinite(averages["loss"]):  # NaN scores rank no class above the label: "0% error"
+    if not math.isfinite(averages["loss"]):
         raise NonFiniteLoss(f"the network's outputs are not finite (test loss {averages['loss']}): its weights "
                             "have diverged, so its error rates mean nothing")
     return {"loss": averages["loss"], "top1": 1.0 - averages["top1"], "top5": 1.0 - averages["top5"]}
