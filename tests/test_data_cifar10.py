@@ -138,6 +138,32 @@ def test_a_corrupted_archive_is_refused_and_deleted(tmp_path, server, which):
     assert list(root.iterdir()) == []
 
 
+def test_download_never_replaces_an_existing_cifar_folder(tmp_path, server):
+    md5, sha256 = make_archive(tmp_path / "www" / "c.tar.gz", tmp_path)
+    root = tmp_path / "cache"
+    (root / cifar10.FOLDER).mkdir(parents=True)
+    (root / cifar10.FOLDER / "notes.txt").write_bytes(b"my own copy, half done")
+    with pytest.raises(FileExistsError, match=f"already holds {cifar10.FOLDER}"):
+        cifar10.download_cifar10(root, url=f"{server}/c.tar.gz", md5=md5, sha256=sha256)
+    assert [p.name for p in (root / cifar10.FOLDER).iterdir()] == ["notes.txt"]
+    assert (root / cifar10.FOLDER / "notes.txt").read_bytes() == b"my own copy, half done"
+
+
+def test_an_archive_put_in_the_cache_by_hand_is_checked_used_and_kept(tmp_path):
+    root = tmp_path / "cache"
+    root.mkdir()
+    md5, sha256 = make_archive(root / "cifar-10-python.tar.gz", tmp_path)
+    offline = "http://127.0.0.1:9/never-fetched"
+    assert cifar10.download_cifar10(root, url=offline, md5=md5, sha256=sha256) == root / cifar10.FOLDER
+    assert (root / "cifar-10-python.tar.gz").is_file()
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "cifar-10-python.tar.gz").write_bytes(b"not it")
+    with pytest.raises(ValueError, match="not the published archive"):
+        cifar10.download_cifar10(other, url=offline, md5=md5, sha256=sha256)
+    assert (other / "cifar-10-python.tar.gz").read_bytes() == b"not it"
+
+
 def test_the_official_checksums_are_pinned():
     assert cifar10.MD5 == "c58f30108f718f92721af3b95e74349a"
     assert cifar10.URL.startswith("https://") and len(cifar10.SHA256) == 64

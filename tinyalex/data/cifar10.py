@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .download import cache_dir, download, extract
+from .download import cache_dir, download, extract, sha256_of
 from .memory import InMemory
 
 URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -68,13 +68,26 @@ def _by_hand(root):
 
 
 def download_cifar10(root=None, url=URL, md5=MD5, sha256=SHA256):
-    """Fetch, check and unpack the official archive into ``root`` (default: the cache); return its folder."""
+    """Fetch, check and unpack the official archive into ``root`` (default: the cache); return its folder.
+
+    An archive already at ``root/cifar-10-python.tar.gz`` (put there by hand, offline) is used when
+    its SHA-256 is the published one, and kept; one that differs is refused, never overwritten. A
+    downloaded archive is deleted once unpacked. An existing ``cifar-10-batches-py/`` is never
+    replaced (``extract`` refuses): it may hold the user's own copy.
+    """
     root = Path(root) if root is not None else cache_dir()
-    archive = download(url, root / "cifar-10-python.tar.gz", md5, sha256, by_hand=_by_hand(root))
+    archive = root / "cifar-10-python.tar.gz"
+    fetched = not archive.exists()
+    if fetched:
+        download(url, archive, md5, sha256, by_hand=_by_hand(root))
+    elif sha256 is not None and sha256_of(archive) != sha256:
+        raise ValueError(f"CIFAR10: {archive} is not the published archive (its SHA-256 is not {sha256}); "
+                         "it is left as it is: move it away to download the archive")
     extract(archive, root)
     if not (root / FOLDER).is_dir():
         raise ValueError(f"CIFAR10: the archive from {url} has no {FOLDER}/ folder")
-    archive.unlink()
+    if fetched:
+        archive.unlink()
     return root / FOLDER
 
 

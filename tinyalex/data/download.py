@@ -91,17 +91,31 @@ def extract(archive, dest):
 
     Every member is checked first (no path traversal, no links), and the tar "data" filter guards
     the extraction itself. The files land in a temporary folder inside ``dest``; each top-level
-    entry is renamed into place only when the whole archive has been unpacked.
+    entry is renamed into place only when the whole archive has been unpacked. Nothing already in
+    ``dest`` is replaced: when a top-level name of the archive exists there, FileExistsError is
+    raised before anything is moved (it may be the user's own folder of that name).
     """
     dest = Path(dest)
     dest.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=dest, prefix=".extract."))
     try:
         _unpack(archive, tmp)
-        for entry in tmp.iterdir():
-            if (dest / entry.name).is_dir():
-                shutil.rmtree(dest / entry.name)
-            os.replace(entry, dest / entry.name)
+        entries = sorted(tmp.iterdir())
+        taken = [e.name for e in entries if os.path.lexists(dest / e.name)]
+        if taken:
+            raise FileExistsError(f"extract: {dest} already holds {', '.join(taken)}, which {archive} would "
+                                  "replace; tinyalex leaves what it did not make alone: move it away first")
+        for entry in entries:
+            os.rename(entry, dest / entry.name)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return dest
+
+
+def sha256_of(path):
+    """The SHA-256 of the file ``path``, as hex (read in chunks: about a second per GB)."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        while chunk := f.read(_CHUNK):
+            h.update(chunk)
+    return h.hexdigest()

@@ -1,15 +1,16 @@
 """``load(name_or_path)``: the one place that turns a data set's name or location into a data set."""
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 from .cifar10 import FOLDER, CIFAR10
-from .download import cache_dir, extract
+from .download import cache_dir, extract, sha256_of
 from .folder import ImageFolder, class_folders
 from .synthetic import SyntheticShapes
 
 SYNTHETIC_SIZES = {True: 10_000, False: 2_000}
-_MARKER = ".source"  # in an unpacked archive's cache folder: which archive it holds (see _unpacked)
+_MARKER = ".tinyalex-unpacked"  # in an unpacked archive's cache folder: the archive's hash (see _unpacked)
 
 
 def load(name_or_path, train=True, download=False):
@@ -21,7 +22,7 @@ def load(name_or_path, train=True, download=False):
     - a folder holding ``cifar-10-batches-py/`` (or that folder itself): ``CIFAR10`` read from it
     - a folder with ``train/`` and ``test/`` class folders: ``ImageFolder`` of one of them
       (decoded once, then kept in memory), labelled by the class folders of ``train/``
-    - a ``.tar.gz`` / ``.tgz`` / ``.tar`` of such a folder: unpacked (safely) into the cache, then read
+    - a ``.tar.gz`` / ``.tgz`` / ``.tar`` of such a folder: unpacked (safely) into ``<cache>/unpacked/``, then read
     """
     if name_or_path == "synthetic":
         return SyntheticShapes(SYNTHETIC_SIZES[bool(train)], seed=0, train=train)
@@ -45,34 +46,44 @@ def load(name_or_path, train=True, download=False):
 
 
 def _unpacked(archive):
-    """The cache folder ``<cache>/<archive name>/`` holding ``archive`` unpacked, unpacked only when needed.
+    """The cache folder ``<cache>/unpacked/<name>-<hash>/`` holding ``archive`` unpacked, made when missing.
 
-    The folder records which archive it came from (path, size and modification time, in a marker
-    file), so the same archive is unpacked once, while a different or updated archive under the
-    same name is unpacked afresh rather than served the old files. A content hash would be surer,
-    but it would read the whole archive (a data set's worth of images) on every load.
+    The folder is named by the archive's name and the first 16 hex digits of its SHA-256, and holds
+    a marker with the whole hash: the same archive is unpacked once, a different or updated archive
+    of the same name gets a folder of its own, and no folder of the user's (``<cache>/flowers``, the
+    downloaded ``cifar-10-batches-py``, the cache itself) is ever touched. A folder at that place
+    without the marker is not tinyalex's and is left alone, with an error.
     """
-    stat = archive.stat()
-    source = f"{archive.resolve()}\n{stat.st_size} {stat.st_mtime_ns}\n"
-    target = cache_dir() / archive.name.split(".")[0]
-    marker = target / _MARKER
-    if marker.is_file() and marker.read_text(encoding="utf-8") == source:
-        return target
-    part = target.with_name(target.name + ".part")
-    shutil.rmtree(part, ignore_errors=True)  # what an interrupted unpack left
-    try:
-        extract(archive, part)
-    except BaseException:  # a damaged archive leaves nothing behind in the cache
-        shutil.rmtree(part, ignore_errors=True)
-        raise
-    # The marker goes in before the rename, so it appears with the whole folder or not at all; the
-    # old folder loses its marker first, so a crash while deleting it leaves nothing a load trusts.
-    (part / _MARKER).write_text(source, encoding="utf-8")
-    if target.is_dir():
-        marker.unlink(missing_ok=True)
-        shutil.rmtree(target)
-    os.replace(part, target)
+    digest = sha256_of(archive)
+    home = cache_dir() / "unpacked"
+    target = home / f"{archive.name.split('.')[0] or 'archive'}-{digest[:16]}"
+    record = f"sha256 {digest}\n"
+    if not _holds(target, record):
+        home.mkdir(parents=True, exist_ok=True)
+        part = Path(tempfile.mkdtemp(dir=home, prefix=f".{target.name}.part-"))
+        try:
+            extract(archive, part)
+            (part / _MARKER).write_text(record, encoding="utf-8")  # before the rename: whole or nothing
+            os.rename(part, target)  # refuses a non-empty target, so nothing of anyone's is replaced
+        except OSError:
+            if not _holds(target, record):  # not another process that unpacked the same archive first
+                raise
+        finally:
+            shutil.rmtree(part, ignore_errors=True)
     return target
+
+
+def _holds(folder, record):
+    """Whether ``folder`` is tinyalex's unpacked copy of the archive ``record`` names; an existing folder
+    without that marker raises FileExistsError, as it is someone else's."""
+    if not os.path.lexists(folder):
+        return False
+    marker = folder / _MARKER
+    if marker.is_file() and marker.read_text(encoding="utf-8") == record:
+        return True
+    raise FileExistsError(f"load: {folder} exists but is not tinyalex's unpacked copy of this archive "
+                          f"(its {_MARKER} marker is missing or names another); it is left as it is: "
+                          "move it away to unpack the archive there")
 
 
 def _single_folder(path):
