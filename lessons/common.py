@@ -9,8 +9,14 @@ A lesson starts with::
 
 which reads the command line, says what will run and how long it takes, and gives the lesson
 ``lesson.mode`` ("quick", "default" or "data"), ``lesson.device``, ``lesson.pick(quick=..., ...)``,
-``lesson.datasets(...)``, ``lesson.train(...)``, ``lesson.progress(...)``, ``lesson.save(fig, name)``
-and ``lesson.done()``. ``table`` prints results; ``four_layer_cnn`` is the small network of the
+``lesson.datasets(...)``, ``lesson.train(...)``, ``lesson.sweep(...)``, ``lesson.progress(...)``,
+``lesson.save(fig, name)``, ``lesson.record(...)`` and ``lesson.done()``.
+
+Every lesson writes ``<out>/NN_results.json`` (atomically, again after each ``record``, so a long
+run leaves its figures as it goes). Keys every lesson has: ``lesson``, ``title``, ``mode``,
+``data`` (name), ``device``, ``seed``, ``argv``, ``seconds`` (null until ``done``) and ``comparable``
+(false for ``--quick``: far too short to compare anything); each lesson documents its own keys at
+its top. ``table`` prints results; ``four_layer_cnn`` is the small network of the
 paper's CIFAR-10 experiments (lessons 02, 04, 05).
 
 Options (every lesson):
@@ -24,6 +30,7 @@ Options (every lesson):
     --seed N         the engine's random seed (default 0)
 """
 import argparse
+import json
 import os
 import sys
 import time
@@ -38,6 +45,7 @@ from tqdm import tqdm  # noqa: E402
 
 import tinyalex as ta  # noqa: E402
 from tinyalex import viz  # noqa: E402
+from tinyalex.checkpoint import atomic_write  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 
@@ -85,6 +93,21 @@ class Lesson:
         if self.args.small:
             print(f"--small: the default run's sizes and epochs, on images of {self.data_name} instead")
         print(f"Figures go to {self.out}{os.sep}")
+        if self.mode == "quick":
+            print("--quick only checks that the lesson runs: its numbers come from seconds of training and are "
+                  "far too short to compare anything (see the default and --data runs)")
+        self.results_path = self.out / f"{number}_results.json"
+        self.results = {"lesson": number, "title": title, "mode": self.mode, "data": self.data_name,
+                        "device": str(self.device), "seed": self.args.seed, "argv": sys.argv[1:] if argv is None else argv,
+                        "seconds": None, "comparable": self.mode != "quick"}
+        self.record()
+
+    def record(self, **values):
+        """Add ``values`` (JSON-able) to this run's measured figures and rewrite ``NN_results.json``."""
+        self.results.update(values)
+        with atomic_write(self.results_path, "w") as f:
+            json.dump(self.results, f, indent=1, default=_plain)
+            f.write("\n")
 
     def pick(self, quick, default, data=None):
         """The setting for this run's mode (``data`` falls back to ``default``)."""
@@ -115,13 +138,16 @@ class Lesson:
         return path
 
     def train(self, model, train_set, test_set, epochs, lr, name, batch_size=128, transform=None, test_transform=None,
-              schedule=None, weight_decay=5e-4):
+              schedule=None, weight_decay=5e-4, pixels="unit", stop=None, seed=None):
         """Train ``model`` with the paper's SGD (momentum 0.9, weight decay 5e-4) via ``tinyalex.train.fit``.
 
         Every image first loses the training set's mean image, the paper's only preprocessing
-        (section 2); then ``transform`` (training images) or ``test_transform`` (test images) runs,
-        ending in CHW floats (both default to ``ToFloat()``). ``schedule``: a function of the
-        optimiser returning a learning-rate schedule, e.g. ``lambda opt: optim.ReduceOnPlateau(opt)``.
+        (section 2), on the scale ``pixels`` names ("unit": [0, 1]; "paper": [0, 255], as
+        cuda-convnet fed the paper's networks; see ``tinyalex.data.pipeline``); then ``transform``
+        (training images) or ``test_transform`` (test images) runs, ending in CHW floats (both
+        default to ``ToFloat()``). ``schedule``: a function of the optimiser returning a
+        learning-rate schedule, e.g. ``lambda opt: optim.ReduceOnPlateau(opt)``. ``stop(history)``
+        ends the run early (see ``fit``); ``seed`` orders the batches (default: ``--seed``).
         The run (metrics.jsonl, curves.png, checkpoints) goes to ``<out>/<number>_<name>/``. Returns
         fit's per-epoch records: "train_top1_error" (measured while the epoch trains, as in the
         paper's Figure 1), "val_top1_error" (here: the test set), losses, lr, seconds.
@@ -129,22 +155,49 @@ class Lesson:
         from tinyalex import optim
         from tinyalex.train import fit
         model.to(self.device)
-        train_loader = self.loader(train_set, train_set, transform, batch_size, shuffle=True, seed=self.args.seed)
-        test_loader = self.loader(test_set, train_set, test_transform)
+        seed = self.args.seed if seed is None else seed
+        train_loader = self.loader(train_set, train_set, transform, batch_size, pixels, shuffle=True, seed=seed)
+        test_loader = self.loader(test_set, train_set, test_transform, pixels=pixels)
         optimizer = optim.SGD(model.parameters(), lr, weight_decay=weight_decay)
         print(f"--- training {name}: {len(train_set):,} images, {epochs} epochs, lr {lr}")
         return fit(model, optimizer, train_loader, test_loader, epochs, str(self.out / f"{self.number}_{name}"),
                    schedule=schedule(optimizer) if schedule else None, progress=True,
-                   log=lambda line: print(f"  {name}: {line}"))
+                   log=lambda line: print(f"  {name}: {line}"), stop=stop)
 
-    def loader(self, dataset, train_set, transform=None, batch_size=500, **options):
+    def sweep(self, make_model, rates, train_set, test_set, epochs, name, **options):
+        """The learning rate that trains ``make_model()`` fastest: each of ``rates`` for ``epochs``
+        epochs from the same initial weights, scored by the last epoch's training error.
+
+        AlexNet, Figure 1: "The learning rates for each network were chosen independently to make
+        training as fast as possible." Returns (best rate, {rate: training error, or None where the
+        run diverged}); ``options`` go to ``train``.
+        """
+        from tinyalex.train import NonFiniteLoss
+        scores = {}
+        for lr in rates:
+            ta.manual_seed(self.args.seed)
+            try:
+                history = self.train(make_model(), train_set, test_set, epochs, lr, f"{name}_sweep_lr{lr:g}", **options)
+                scores[lr] = history[-1]["train_top1_error"]
+            except NonFiniteLoss as e:
+                print(f"  lr {lr:g} diverged: {e}")
+                scores[lr] = None
+        finite = {lr: e for lr, e in scores.items() if e is not None}
+        if not finite:
+            raise RuntimeError(f"{name}: every learning rate of {rates} diverged; try smaller ones")
+        best = min(finite, key=finite.get)
+        print(table([(f"{lr:g}", "diverged" if e is None else f"{e:.1%}", "<- best" if lr == best else "")
+                     for lr, e in scores.items()], (f"{name}: lr", f"training error after {epochs} epoch(s)", "")))
+        return best, scores
+
+    def loader(self, dataset, train_set, transform=None, batch_size=500, pixels="unit", **options):
         """A DataLoader over ``dataset`` on this lesson's device that prepares images as ``train`` does:
-        minus ``train_set``'s mean image, then ``transform`` (default ``ToFloat()``)."""
+        minus ``train_set``'s mean image on the scale ``pixels``, then ``transform`` (default ``ToFloat()``)."""
         from tinyalex import data
         from tinyalex.data import transforms as T
-        mean = T.MeanSubtract.fit(train_set.images_labels()[0])
+        first = data.pipeline.preprocess(train_set.images_labels()[0], pixels=pixels, mean="image")
         return data.DataLoader(dataset, batch_size, device=self.device,
-                               transform=T.Compose([mean, transform or T.ToFloat()]), **options)
+                               transform=T.Compose([first, transform or T.ToFloat()]), **options)
 
     def plot_errors(self, ax, histories, model, train_set, train=False):
         """Test top-1 error per epoch of each run in ``histories`` ({label: ``train``'s records}) on
@@ -161,7 +214,17 @@ class Lesson:
         ax.legend(fontsize=8)
 
     def done(self):
-        print(f"=== Lesson {self.number} done in {time.perf_counter() - self.started:.1f} s ===")
+        seconds = time.perf_counter() - self.started
+        self.record(seconds=round(seconds, 1))
+        print(f"measured figures: {self.results_path}")
+        print(f"=== Lesson {self.number} done in {seconds:.1f} s ===")
+
+
+def _plain(value):
+    """NumPy numbers and arrays as JSON numbers and lists (for ``Lesson.record``)."""
+    if isinstance(value, (np.generic, np.ndarray)):
+        return value.tolist()
+    raise TypeError(f"Lesson.record: {type(value).__name__} is not JSON-able")
 
 
 def subset(dataset, n, seed):
@@ -215,7 +278,7 @@ def predict(model, loader):
     return np.concatenate(probs), np.concatenate(labels)
 
 
-def four_layer_cnn(activation="relu", lrn=False, pool=(3, 2), num_classes=10):
+def four_layer_cnn(activation="relu", lrn=False, pool=(3, 2), num_classes=10, init="he"):
     """The small CIFAR-10 network of the paper's Figure 1 and section 3.3: three conv layers and one FC.
 
         [conv 5x5, 32 -> f -> (LRN) -> max pool] -> [conv 5x5, 32 -> ...] -> [conv 5x5, 64 -> ...] -> fc
@@ -223,6 +286,15 @@ def four_layer_cnn(activation="relu", lrn=False, pool=(3, 2), num_classes=10):
     in the paper's layer order (conv -> nonlinearity -> LRN -> pool). ``activation`` is "relu" or
     "tanh" (lesson 02), ``lrn`` switches the paper's LRN on (lesson 04), ``pool`` is the (kernel,
     stride) of every pooling layer: (3, 2) overlaps, (2, 2) does not (lesson 05). 32x32 inputs.
+
+    ``init``: "he" (He-normal weights, zero biases), or "cuda-convnet", the initialisation of the
+    example CIFAR-10 layer files of the paper's code (``layers-18pct.cfg``, ``layers-80sec.cfg``):
+    weights ~ N(0, initW^2) with initW = 1e-4 for conv1 and 0.01 for the other layers, zero biases,
+    chosen for inputs on the [0, 255] scale (``pixels="paper"``).
+
+    Where it differs from those files: cuda-convnet's networks put the nonlinearity of conv1 after
+    its max pool (the same thing for ReLU, which commutes with max), average-pool after conv2 and
+    conv3, and round pooled sizes up (32 -> 16 -> 8 -> 4, here 32 -> 15 -> 7 -> 3).
     """
     from tinyalex import nn
     from tinyalex.functional import conv_outsize
@@ -233,4 +305,12 @@ def four_layer_cnn(activation="relu", lrn=False, pool=(3, 2), num_classes=10):
         layers += [nn.LRN()] if lrn else []
         layers += [nn.MaxPool2d(*pool)]
         channels, size = width, conv_outsize(size, *pool, 0)
-    return nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * size * size, num_classes))
+    model = nn.Sequential(*layers, nn.Flatten(), nn.Linear(channels * size * size, num_classes))
+    if init == "cuda-convnet":
+        weighted = [m for m in model if isinstance(m, (nn.Conv2d, nn.Linear))]
+        for i, layer in enumerate(weighted):
+            nn.init.normal_(layer.weight, 1e-4 if i == 0 else 0.01)
+            nn.init.constant_(layer.bias, 0.0)
+    elif init != "he":
+        raise ValueError(f"four_layer_cnn: init must be 'he' or 'cuda-convnet', got {init!r}")
+    return model

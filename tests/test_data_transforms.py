@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 import tinyalex as ta
+from tinyalex import data
 from tinyalex import backend
 from tinyalex.data import transforms as T
 
@@ -151,3 +152,20 @@ def test_compose_batch_refuses_a_per_image_step():
 def test_bad_arguments_name_the_transform(make, message):
     with pytest.raises(ValueError, match=message):
         make()
+
+
+def test_the_paper_pixel_scale_is_raw_values_minus_the_mean_image():
+    rng = np.random.default_rng(0)
+    images = rng.integers(0, 256, (6, 4, 4, 3), dtype=np.uint8)
+    paper = data.pipeline.preprocess(images, pixels="paper", mean="image").batch(images)
+    np.testing.assert_allclose(paper, images - images.mean(axis=0), atol=1e-3)
+    unit = data.pipeline.preprocess(images, pixels="unit", mean="colour").batch(images)
+    np.testing.assert_allclose(unit, images / 255 - (images / 255).mean(axis=(0, 1, 2)), atol=1e-6)
+    raw = data.pipeline.preprocess(images, pixels="paper", mean=None).batch(images)
+    np.testing.assert_array_equal(raw, images.astype(np.float32))
+
+
+@pytest.mark.parametrize("option, value", [("pixels", "bytes"), ("mean", "median")])
+def test_an_unknown_pipeline_option_is_named(option, value):
+    with pytest.raises(ValueError, match=f"preprocess: {option} must be .* got '{value}'"):
+        data.pipeline.preprocess(np.zeros((1, 2, 2, 3), np.uint8), **{option: value})

@@ -1,9 +1,11 @@
-"""Every lesson runs from start to end with --quick on the CPU and leaves its figures behind.
+"""Every lesson runs from start to end with --quick on the CPU and leaves its figures and its
+measured figures (``NN_results.json``) behind.
 
 Each lesson runs in its own process, exactly as a student runs it (``python lessons/NN_topic.py
 --quick``), so a lesson that only works inside the test process, or leaks state into the next one,
 fails here. New lessons are found by their file name, ``lessons/NN_*.py``.
 """
+import json
 import os
 import subprocess
 import sys
@@ -31,3 +33,20 @@ def test_lesson_runs_quick(script, tmp_path):
     figures = list(tmp_path.rglob("*.png"))
     assert figures, f"{script.name} --quick saved no figure in {tmp_path}"
     assert all(f.stat().st_size > 1000 for f in figures), f"{script.name}: an empty figure among {figures}"
+    results = json.loads((tmp_path / f"{script.name[:2]}_results.json").read_text())
+    assert results["lesson"] == script.name[:2] and results["mode"] == "quick" and results["comparable"] is False
+    assert results["seconds"] > 0, f"{script.name}: the results file was not completed by lesson.done()"
+    assert "far too short to compare" in run.stdout, f"{script.name} --quick does not warn that it compares nothing"
+
+
+def test_lesson_02_records_the_race_to_25_percent(tmp_path):
+    run = subprocess.run([sys.executable, "02_relu_vs_tanh.py", "--quick", "--out", str(tmp_path)], cwd=LESSONS,
+                         env={**os.environ, "MPLBACKEND": "Agg"}, capture_output=True, text=True, timeout=TIMEOUT_S)
+    assert run.returncode == 0, run.stderr[-3000:]
+    results = json.loads((tmp_path / "02_results.json").read_text())
+    assert set(results["lr"]) == set(results["sweep"]) == {"relu", "tanh"}
+    for name in ("relu", "tanh"):
+        (record,) = results["runs"][name]
+        assert len(record["train_errors"]) == len(record["test_errors"]) == results["settings"]["cap_epochs"]
+        assert {"epochs_to_25", "epochs_to_50", "seed", "seconds"} <= set(record)
+    assert set(results["summary"]) == {"relu", "tanh", "ratio_25", "ratio_50"}

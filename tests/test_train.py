@@ -61,6 +61,16 @@ def test_fit_learns_and_writes_a_run_directory(tmp_path):
     assert saved["model"] == "tiny" and saved["epoch"] == 3
 
 
+def test_fit_stops_after_the_epoch_that_meets_its_stop_rule(tmp_path):
+    ta.manual_seed(0)
+    model, opt, train_loader, val_loader = setup()
+    seen = []
+    history = train.fit(model, opt, train_loader, val_loader, epochs=5, out_dir=tmp_path, log=lambda s: None,
+                        stop=lambda h: seen.append(len(h)) or len(h) == 2)
+    assert len(history) == 2 and seen == [1, 2]
+    assert checkpoint.load(tmp_path / "last.npz").extra["epoch"] == 2  # the last epoch is saved before stopping
+
+
 def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tmp_path):
     ta.manual_seed(0)
     model, opt, train_loader, val_loader = setup()

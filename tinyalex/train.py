@@ -147,7 +147,7 @@ def resume_point(saved):
 
 
 def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=None, resume=None,
-        extra=None, progress=False, log=print):
+        extra=None, progress=False, log=print, stop=None):
     """Train for ``epochs`` epochs (in all, counting those of a resumed run) and keep a run directory.
 
     ``out_dir`` receives ``metrics.jsonl`` (one JSON record per epoch), ``curves.png``, ``last.npz``
@@ -156,7 +156,8 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
     are restored and the loader is set to the next epoch, so on the CPU the resumed run is bit for bit
     the uninterrupted one. ``schedule.step(val_top1_error)`` is called after each epoch when given.
     ``extra`` (JSON-able: the model's name and arguments, the command line) goes into every checkpoint.
-    Returns the list of per-epoch records.
+    ``stop(history)`` returning True ends the run after that epoch, before ``epochs`` (e.g. once a
+    target training error is reached). Returns the list of per-epoch records.
     """
     history, start_epoch = [], 0
     if resume is not None:
@@ -199,4 +200,6 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
                 shutil.copyfileobj(src, dst)
         _write_metrics(os.path.join(out_dir, "metrics.jsonl"), history)
         viz.plot_curves(history, os.path.join(out_dir, "curves.png"))
+        if stop is not None and stop(history):
+            break
     return history

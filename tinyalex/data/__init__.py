@@ -6,7 +6,7 @@
     loader = data.DataLoader(train, 128, shuffle=True, device="cuda",
                              transform=t.Compose([t.RandomCrop(32, padding=4), t.RandomFlip(), t.ToFloat()]))
 """
-from . import transforms
+from . import pipeline, transforms
 from .cifar10 import CIFAR10
 from .download import cache_dir
 from .folder import ImageFolder

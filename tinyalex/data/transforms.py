@@ -264,14 +264,20 @@ class MeanSubtract(_Batched):
 
     AlexNet, section 2: "We did not pre-process the images in any other way, except for subtracting
     the mean activity over the training set from each pixel." (VGG subtracts the mean RGB value.)
-    ``mean`` is float32 on the [0, 1] scale, shape (H, W, C) or (C,); the output is float32 HWC.
-    A per-pixel mean needs images of its size: subtract it before cropping.
+    ``mean`` is float32 on the [0, 1] scale, shape (H, W, C) or (C,); the output is float32 HWC,
+    ``(x / 255 - mean) * scale``: ``scale=1`` keeps the [0, 1] scale, ``scale=255`` gives raw pixel
+    values minus the mean, the scale cuda-convnet fed the paper's networks (and for which LRN's
+    k = 2, alpha = 1e-4 were chosen; see ``data.pipeline``). A per-pixel mean needs images of its
+    size: subtract it before cropping.
     """
 
-    def __init__(self, mean):
+    def __init__(self, mean, scale=1.0):
         self.mean = np.asarray(mean, np.float32)
+        self.scale = float(scale)
         if self.mean.ndim not in (1, 3):
             raise ValueError(f"MeanSubtract: mean must be (C,) or (H, W, C), got shape {self.mean.shape}")
+        if not self.scale > 0 or not np.isfinite(self.scale):
+            raise ValueError(f"MeanSubtract: scale must be a positive number, got {scale!r}")
 
     @classmethod
     def fit(cls, images, per_pixel=True, cache=None):
@@ -290,10 +296,11 @@ class MeanSubtract(_Batched):
     def batch(self, images, rng=None):
         if self.mean.ndim == 3 and images.shape[1:] != self.mean.shape:
             raise ValueError(f"MeanSubtract: mean image is {self.mean.shape}, images are {images.shape[1:]}")
-        return unit_float(images) - self.mean
+        centred = unit_float(images) - self.mean
+        return centred if self.scale == 1 else centred * np.float32(self.scale)
 
     def __repr__(self):
-        return f"MeanSubtract(mean of shape {self.mean.shape})"
+        return f"MeanSubtract(mean of shape {self.mean.shape}" + (f", scale {self.scale:g})" if self.scale != 1 else ")")
 
 
 class PCALighting(_Batched):
