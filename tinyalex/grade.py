@@ -27,7 +27,9 @@ def build_parser():
     p.add_argument("--exercise", choices=exercises.NAMES, help="grade only this exercise")
     p.add_argument("--device", default="cpu", help="cpu (default) or cuda[:N]: where inputs live")
     p.add_argument("--seed", type=int, default=0, help="seed of the random cases (default 0)")
-    p.add_argument("--timeout", type=float, default=60.0, help="seconds per exercise (default 60)")
+    p.add_argument("--timeout", type=float, default=60.0, help="seconds per check (default 60)")
+    p.add_argument("--memory-mb", type=int, default=runner.MEMORY_MB,
+                   help=f"memory limit of the student's process, in MB (RLIMIT_DATA; default {runner.MEMORY_MB})")
     p.add_argument("--solution", metavar="NAME", choices=exercises.NAMES + ("all",),
                    help="grade the engine's own answers for exercise NAME (or all)")
     p.add_argument("--write-stubs", metavar="DIR", help="write the exercise files into DIR and stop")
@@ -42,8 +44,9 @@ def main(argv=None):
         args = parser.parse_args(argv)
     except SystemExit as e:
         return int(e.code or 0)
-    if args.seed < 0 or args.timeout <= 0:
-        print(f"grade: --seed must be >= 0 and --timeout > 0, got {args.seed} and {args.timeout:g}")
+    if args.seed < 0 or args.timeout <= 0 or args.memory_mb <= 0:
+        print(f"grade: --seed must be >= 0, --timeout and --memory-mb > 0, got {args.seed}, {args.timeout:g} "
+              f"and {args.memory_mb}")
         return 2
     try:
         args.device = backend.parse_device(args.device)
@@ -83,7 +86,8 @@ def main(argv=None):
             print(f"{path.name}: defines none of the exercise functions (see tinyalex grade --list)")
             total += 1
         for name in names:
-            results = runner.grade_exercise(path, name, args.seed, args.device, args.timeout)
+            results = runner.grade_exercise(path, name, args.seed, args.device, args.timeout, args.memory_mb,
+                                            engine=path == SOLUTIONS)
             runner.report(path.name, exercises.get(name), results, print)
             passed, total = passed + sum(r["passed"] for r in results), total + len(results)
     print(f"{passed} of {total} checks passed")
