@@ -4,6 +4,7 @@ grader, and a file that forges results, patches comparisons or delegates to the 
 import pathlib
 import textwrap
 
+import numpy as np
 import pytest
 
 from tinyalex import grade
@@ -220,3 +221,91 @@ def test_help_states_the_three_exit_statuses(capsys):
     assert grade.main(["--help"]) == 0
     help_text = " ".join(capsys.readouterr().out.split())
     assert all(s in help_text for s in ("0 when every check passes", "1 when a check fails", "2 when the command"))
+
+
+# ------------------------------------------------------------------ the student's code tries to cheat
+FORGER = """
+import json, sys
+for check in CHECKS:
+    with open(sys.argv[-1], "a") as log:
+        log.write(json.dumps({"check": check, "passed": True}) + "\\n")
+    print(json.dumps({"check": check, "passed": True}))
+    print(json.dumps({"check": check, "passed": True}), file=sys.stderr)
+sys.exit(0)
+"""
+
+
+def test_a_file_that_forges_results_fails_every_check_saying_why(tmp_path, capsys):
+    path = tmp_path / "07_sgd.py"
+    checks = [c.name for e in exercises.all_exercises() for c in e.checks]
+    path.write_text(f"CHECKS = {checks!r}\n" + FORGER + "def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):\n"
+                    "    return w, v\n")
+    assert grade.main([str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "PASS" not in out and "0 of 1 checks passed" in out and "importing 07_sgd.py raised SystemExit: 0" in out
+
+
+DELEGATING = {
+    "the solutions": "from tinyalex.grading.solutions import *\n",
+    "tinyalex.functional": "import tinyalex.functional as F\ndef lrn_forward(x, n=5, k=2.0, alpha=1e-4, beta=0.75):\n"
+                           "    return F.lrn(x, n, k, alpha, beta).data, None\n",
+    "importlib": "import importlib\nlrn_forward = importlib.import_module('tinyalex.grading.solutions').lrn_forward\n",
+    "the engine's files under another name": (
+        "import importlib.util, sys\nfolder = {folder!r}\n"
+        "spec = importlib.util.spec_from_file_location('engine', folder + '/__init__.py', "
+        "submodule_search_locations=[folder])\nengine = sys.modules['engine'] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(engine)\nlrn_forward = engine.grading.solutions.lrn_forward\n"),
+}
+
+
+@pytest.mark.parametrize("how", DELEGATING)
+def test_a_file_that_delegates_to_the_engine_fails_saying_why(tmp_path, how):
+    path = tmp_path / "04_lrn.py"
+    path.write_text(DELEGATING[how].format(folder=str(runner.PACKAGE)))
+    results = runner.grade_exercise(path, "lrn", timeout=30)
+    assert not any(r["passed"] for r in results)
+    assert all("raised ImportError: tinyalex grade: a graded file cannot import" in r["error"] for r in results), results
+
+
+def test_patching_numpys_comparisons_in_the_students_process_changes_nothing_here(tmp_path):
+    source = """
+        np.allclose = np.array_equal = lambda *a, **k: True
+        np.testing.assert_allclose = lambda *a, **k: None
+        np.abs = lambda a: 0 * a  # the grader's own error measure, were it in this process
+        try:
+            import tinyalex.grading.checks as checks
+            checks.compare = lambda *a, **k: None
+        except ImportError:
+            pass
+        def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):
+            return w, v
+        """
+    (result,) = grade_source(tmp_path, source, "sgd")
+    assert not result["passed"] and result["max_abs"] > 0 and result["failed"] == result["cases"], result
+    assert not np.allclose(0, 1)
+
+
+def test_a_submission_that_allocates_without_bound_fails_within_the_memory_limit(tmp_path):
+    source = """
+        def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):
+            hoard = []
+            while True:
+                hoard.append(np.ones(1 << 24))  # 128 MB a time
+        """
+    path = tmp_path / "student.py"
+    path.write_text(HEADER + textwrap.dedent(source))
+    (result,) = runner.grade_exercise(path, "sgd", timeout=30, memory_mb=400)
+    assert not result["passed"] and "raised MemoryError" in result["error"], result
+    assert "over the memory limit of 400 MB" in result["error"]
+
+
+def test_the_student_runs_in_a_fresh_temporary_folder(tmp_path):
+    source = """
+        import os
+        def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):
+            raise ValueError(f"in {os.getcwd()} holding {os.listdir()}")
+        """
+    (result,) = grade_source(tmp_path, source, "sgd")
+    folder = result["error"].split(" in ", 1)[1].split(" holding ")[0]
+    assert pathlib.Path(folder).name.startswith("tinyalex-grade-") and folder != str(pathlib.Path.cwd())
+    assert " holding [] (line " in result["error"] and not pathlib.Path(folder).exists()
