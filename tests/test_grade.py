@@ -221,6 +221,8 @@ def test_help_states_the_three_exit_statuses(capsys):
     assert grade.main(["--help"]) == 0
     help_text = " ".join(capsys.readouterr().out.split())
     assert all(s in help_text for s in ("0 when every check passes", "1 when a check fails", "2 when the command"))
+    assert all(s in help_text for s in ("--memory-mb of memory (RLIMIT_DATA)", "cannot import tinyalex",
+                                        "a folder holding sub-folders is a class"))
 
 
 # ------------------------------------------------------------------ the student's code tries to cheat
