@@ -126,8 +126,10 @@ def _decode(node, blobs, ref, place):
     (tag, items), = node.items()
     if tag == "dict":
         return {str(k): _decode(v, blobs, ref, place) for k, v in items}
+    if tag not in ("list", "tuple"):
+        raise ValueError(f"an unknown node {tag!r}")
     items = [_decode(x, blobs, ref, place) for x in items]
-    return {"list": lambda: items, "tuple": lambda: tuple(items)}[tag]()
+    return items if tag == "list" else tuple(items)
 
 
 # ------------------------------------------------------------------ the student's process
