@@ -1,15 +1,19 @@
-"""The autograder: the engine's answers pass, the stubs fail cleanly, classic mistakes get their hint,
-and a student's crash, exit or endless loop fails a check instead of the grader."""
+"""The autograder: honest answers and the engine's pass, the stubs fail cleanly, classic mistakes get
+their hint, a student's crash, exit, endless loop or runaway memory fails a check instead of the
+grader, and a file that forges results, patches comparisons or delegates to the engine fails."""
 import pathlib
 import textwrap
 
+import numpy as np
 import pytest
 
 from tinyalex import grade
 from tinyalex.grading import exercises, runner, stubs
 
 EXERCISE_DIR = pathlib.Path(__file__).resolve().parents[1] / "lessons" / "exercises"
-HEADER = "import numpy as np\nfrom tinyalex.grading import solutions as S\nfrom tinyalex.grading.solutions import *\n"
+ANSWERS = pathlib.Path(__file__).parent / "answers" / "numpy_answers.py"
+HEADER = ANSWERS.read_text() + "\nimport types\nS = types.SimpleNamespace(**dict(globals()))  # before the change\n"
+N_CHECKS = sum(len(e.checks) for e in exercises.all_exercises())
 
 
 def grade_source(tmp_path, source, name, timeout=30):
@@ -24,12 +28,10 @@ def failed(results):
 
 # ------------------------------------------------------------------ the three kinds of file
 @pytest.mark.slow  # one subprocess per exercise: about 4 s
-def test_a_file_delegating_to_the_engine_passes_every_check(tmp_path, capsys):
-    path = tmp_path / "answers.py"
-    path.write_text("from tinyalex.grading.solutions import *\n")
-    assert grade.main([str(path)]) == 0
+def test_an_honest_numpy_answer_passes_every_check(capsys):
+    assert grade.main([str(ANSWERS)]) == 0
     out = capsys.readouterr().out
-    assert "FAIL" not in out and f"{sum(len(e.checks) for e in exercises.all_exercises())} of" in out
+    assert "FAIL" not in out and f"{N_CHECKS} of {N_CHECKS} checks passed" in out
 
 
 def test_solution_option_grades_the_engines_answers(capsys):
@@ -115,7 +117,7 @@ PLANTED = {
     "softmax without max-subtraction": ("softmax_cross_entropy", NAIVE_SOFTMAX, "maximum"),
     "cross-entropy gradient not divided by N": ("softmax_cross_entropy", """
         def softmax_cross_entropy_backward(gloss, cache):
-            return S.softmax_cross_entropy_backward(gloss, cache) * len(cache[1][0].data)
+            return S.softmax_cross_entropy_backward(gloss, cache) * len(cache[1])
         """, "divide the gradient by N"),
     "SGD weight decay without lr": ("sgd", """
         def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):
@@ -219,3 +221,93 @@ def test_help_states_the_three_exit_statuses(capsys):
     assert grade.main(["--help"]) == 0
     help_text = " ".join(capsys.readouterr().out.split())
     assert all(s in help_text for s in ("0 when every check passes", "1 when a check fails", "2 when the command"))
+    assert all(s in help_text for s in ("--memory-mb of memory (RLIMIT_DATA)", "cannot import tinyalex",
+                                        "a folder holding sub-folders is a class"))
+
+
+# ------------------------------------------------------------------ the student's code tries to cheat
+FORGER = """
+import json, sys
+for check in CHECKS:
+    with open(sys.argv[-1], "a") as log:
+        log.write(json.dumps({"check": check, "passed": True}) + "\\n")
+    print(json.dumps({"check": check, "passed": True}))
+    print(json.dumps({"check": check, "passed": True}), file=sys.stderr)
+sys.exit(0)
+"""
+
+
+def test_a_file_that_forges_results_fails_every_check_saying_why(tmp_path, capsys):
+    path = tmp_path / "07_sgd.py"
+    checks = [c.name for e in exercises.all_exercises() for c in e.checks]
+    path.write_text(f"CHECKS = {checks!r}\n" + FORGER + "def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):\n"
+                    "    return w, v\n")
+    assert grade.main([str(path)]) == 1
+    out = capsys.readouterr().out
+    assert "PASS" not in out and "0 of 1 checks passed" in out and "importing 07_sgd.py raised SystemExit: 0" in out
+
+
+DELEGATING = {
+    "the solutions": "from tinyalex.grading.solutions import *\n",
+    "tinyalex.functional": "import tinyalex.functional as F\ndef lrn_forward(x, n=5, k=2.0, alpha=1e-4, beta=0.75):\n"
+                           "    return F.lrn(x, n, k, alpha, beta).data, None\n",
+    "importlib": "import importlib\nlrn_forward = importlib.import_module('tinyalex.grading.solutions').lrn_forward\n",
+    "the engine's files under another name": (
+        "import importlib.util, sys\nfolder = {folder!r}\n"
+        "spec = importlib.util.spec_from_file_location('engine', folder + '/__init__.py', "
+        "submodule_search_locations=[folder])\nengine = sys.modules['engine'] = importlib.util.module_from_spec(spec)\n"
+        "spec.loader.exec_module(engine)\nlrn_forward = engine.grading.solutions.lrn_forward\n"),
+}
+
+
+@pytest.mark.parametrize("how", DELEGATING)
+def test_a_file_that_delegates_to_the_engine_fails_saying_why(tmp_path, how):
+    path = tmp_path / "04_lrn.py"
+    path.write_text(DELEGATING[how].format(folder=str(runner.PACKAGE)))
+    results = runner.grade_exercise(path, "lrn", timeout=30)
+    assert not any(r["passed"] for r in results)
+    assert all("raised ImportError: tinyalex grade: a graded file cannot import" in r["error"] for r in results), results
+
+
+def test_patching_numpys_comparisons_in_the_students_process_changes_nothing_here(tmp_path):
+    source = """
+        np.allclose = np.array_equal = lambda *a, **k: True
+        np.testing.assert_allclose = lambda *a, **k: None
+        np.abs = lambda a: 0 * a  # the grader's own error measure, were it in this process
+        try:
+            import tinyalex.grading.checks as checks
+            checks.compare = lambda *a, **k: None
+        except ImportError:
+            pass
+        def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):
+            return w, v
+        """
+    (result,) = grade_source(tmp_path, source, "sgd")
+    assert not result["passed"] and result["max_abs"] > 0 and result["failed"] == result["cases"], result
+    assert not np.allclose(0, 1)
+
+
+def test_a_submission_that_allocates_without_bound_fails_within_the_memory_limit(tmp_path):
+    source = """
+        def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):
+            hoard = []
+            while True:
+                hoard.append(np.ones(1 << 24))  # 128 MB a time
+        """
+    path = tmp_path / "student.py"
+    path.write_text(HEADER + textwrap.dedent(source))
+    (result,) = runner.grade_exercise(path, "sgd", timeout=30, memory_mb=400)
+    assert not result["passed"] and "raised MemoryError" in result["error"], result
+    assert "over the memory limit of 400 MB" in result["error"]
+
+
+def test_the_student_runs_in_a_fresh_temporary_folder(tmp_path):
+    source = """
+        import os
+        def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):
+            raise ValueError(f"in {os.getcwd()} holding {os.listdir()}")
+        """
+    (result,) = grade_source(tmp_path, source, "sgd")
+    folder = result["error"].split(" in ", 1)[1].split(" holding ")[0]
+    assert pathlib.Path(folder).name.startswith("tinyalex-grade-") and folder != str(pathlib.Path.cwd())
+    assert " holding [] (line " in result["error"] and not pathlib.Path(folder).exists()

@@ -8,7 +8,6 @@ the answer matches a known mistake (``Mistake``) or when only cases with one edg
 (``Pattern``: e.g. only overlapping windows, the signature of col2im writing ``=`` instead of ``+=``).
 """
 import dataclasses
-import traceback
 from typing import Callable
 
 import numpy as np
@@ -79,7 +78,7 @@ def as_numpy(a, what):
     """A student's output as a float64 NumPy array, or a StudentError naming what came instead."""
     if isinstance(a, (int, float, np.number)) or backend.is_gpu_array(a) or isinstance(a, np.ndarray):
         return np.asarray(backend.to_numpy(a), dtype=np.float64)
-    raise StudentError(f"{what} should be an array, got {type(a).__name__}")
+    raise StudentError(f"{what} should be an array, got {kind(a)}")
 
 
 def as_shaped(a, shape, what):
@@ -117,7 +116,7 @@ def close(a, b):
 def compare_all(got, want, names):
     """Verdicts for a tuple of outputs (``got`` checked to be a tuple of the right length)."""
     if not isinstance(got, (tuple, list)) or len(got) != len(want):
-        raise StudentError(f"expected {len(want)} results ({', '.join(names)}), got {type(got).__name__}"
+        raise StudentError(f"expected {len(want)} results ({', '.join(names)}), got {kind(got)}"
                            + (f" of length {len(got)}" if isinstance(got, (tuple, list)) else ""))
     return [compare(n, g, w) for n, g, w in zip(names, got, want)]
 
@@ -125,7 +124,7 @@ def compare_all(got, want, names):
 def unpack_pair(result, fn_name):
     """A forward's ``(out, cache)``, or a StudentError saying what came instead."""
     if not isinstance(result, tuple) or len(result) != 2:
-        raise StudentError(f"{fn_name} should return (out, cache), got {type(result).__name__}")
+        raise StudentError(f"{fn_name} should return (out, cache), got {kind(result)}")
     return result
 
 
@@ -260,39 +259,33 @@ def _hint(check, case, verdicts, outcomes, device):
     return None
 
 
-# ------------------------------------------------------------------ the student's module
+# ------------------------------------------------------------------ the student's functions
 class Student:
-    """The student's module, seen through a guard: each function is called on copies of its inputs,
-    and whatever it raises (even SystemExit) becomes a StudentError naming the function and line."""
+    """The student's functions, called in their own process: ``call(name, args, kwargs)`` sends the
+    inputs there and returns the worker's reply (``runner.Worker.call``). A result comes back as plain
+    values and arrays; an exception, a missing function or a stub becomes a StudentError naming the
+    function (and the line of the student's file)."""
 
-    def __init__(self, module):
-        self.module = module
+    def __init__(self, call, file_name, memory_mb):
+        self.call, self.file_name, self.memory_mb = call, file_name, memory_mb
 
     def __getattr__(self, name):
-        fn = getattr(self.module, name, None)
-        if not callable(fn):
-            raise StudentError(f"{name} is not defined in {self.module.__name__}")
-
-        def guarded(*args, **kwargs):
-            args = [_copy(a) for a in args]
-            kwargs = {k: _copy(a) for k, a in kwargs.items()}
-            try:
-                return fn(*args, **kwargs)
-            except NotImplementedError:
-                raise StudentError(f"{name} not implemented") from None
-            except (Exception, SystemExit) as e:
-                raise StudentError(f"{name} raised {type(e).__name__}: {e}{_where(e, self.module)}") from None
-        return guarded
+        def remote(*args, **kwargs):
+            reply = self.call(name, args, kwargs)
+            if "result" in reply:
+                return reply["result"]
+            if "missing" in reply:
+                raise StudentError(f"{name} is not defined in {self.file_name}")
+            if "not_implemented" in reply:
+                raise StudentError(f"{name} not implemented")
+            over = f" (over the memory limit of {self.memory_mb} MB)" if reply["raised"] == "MemoryError" else ""
+            raise StudentError(f"{name} raised {reply['raised']}: {reply['message']}{reply['where']}{over}")
+        return remote
 
 
-def _copy(a):
-    return a.copy() if hasattr(a, "copy") and hasattr(a, "shape") else a
-
-
-def _where(error, module):
-    """' (line N of file)' for the deepest frame of the traceback in the student's file."""
-    frames = [f for f in traceback.extract_tb(error.__traceback__) if f.filename == getattr(module, "__file__", None)]
-    return f" (line {frames[-1].lineno}: {frames[-1].line})" if frames else ""
+def kind(a):
+    """The type's name of a student's result, also for an object that stayed in the student's process."""
+    return getattr(a, "type_name", type(a).__name__)
 
 
 def rand(rng, *shape):

@@ -1,7 +1,8 @@
 """The instructor's answers: every exercise function, delegating to the engine.
 
 ``tinyalex grade --solution NAME`` grades this file through the same path as a student's file (so it
-imports like one: absolute imports only), which tests the grader itself. Nothing here repeats the
+imports like one: absolute imports only; it is the one file allowed to import tinyalex there), which
+tests the grader itself. Nothing here repeats the
 engine's arithmetic: forwards call the engine's op on tensors and keep the graph as the cache;
 backwards walk it with ``Tensor.backward``.
 """

@@ -1,6 +1,6 @@
 """Exercise 7: one step of the paper's SGD with momentum and weight decay (paper section 5)."""
 from .. import solutions
-from ..checks import Case, Check, Mistake, StudentError, close, compare_all, on, rand
+from ..checks import Case, Check, Mistake, StudentError, close, compare_all, kind, on, rand
 from . import Exercise, Stub
 
 TEXT = """\
@@ -40,7 +40,7 @@ def run_step(student, case, device):
     inputs = [case.args[k] for k in "wgv"]
     got = student.sgd_step(*on(device, *inputs), **case.args["options"])
     if not isinstance(got, tuple):
-        raise StudentError(f"sgd_step should return (w, v), got {type(got).__name__}")
+        raise StudentError(f"sgd_step should return (w, v), got {kind(got)}")
     return compare_all(got, solutions.sgd_step(*on(device, *inputs), **case.args["options"]), ("w", "v"))
 
 
