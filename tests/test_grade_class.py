@@ -21,7 +21,7 @@ CLASS = {  # student -> (their file's text, the status of their sgd row, words o
     "crashing": (MISBEHAVING["a hard crash"][0], "fail", "exit status 7"),
     "crashing_on_import": ("import os\nos._exit(3)\n" + SGD + "    return w, v\n", "fail", "exit status 3"),
     "delegating": ("from tinyalex.grading.solutions import *\n", "fail", "cannot import tinyalex"),
-    "hoarding": ("import numpy as np\n" + SGD + "    return [np.ones(1 << 24) for _ in range(99)]\n", "fail",
+    "hoarding": ("import numpy as np\n" + SGD + "    return [np.empty(1 << 24) for _ in range(99)]\n", "fail",
                  "MemoryError"),
     "stub": ("import numpy as np\n" + SGD + "    raise NotImplementedError('sgd_step not implemented')\n", "fail",
              "not implemented"),
@@ -74,6 +74,8 @@ def test_class_command_lines_that_cannot_work_are_refused(tmp_path, capsys):
     (tmp_path / "a.py").write_text("x = 1\n")
     assert grade.main([str(tmp_path / "a.py"), str(tmp_path), "--class"]) == 2
     assert grade.main([str(tmp_path), "--jobs", "0"]) == 2
+    assert grade.main([str(tmp_path), "--class", "--out", str(tmp_path / "grades")]) == 2
+    assert "inside the class folder" in capsys.readouterr().out and not (tmp_path / "grades").exists()
     (tmp_path / "a.py").unlink()
     (tmp_path / "__pycache__").mkdir()
     assert grade.main([str(tmp_path)]) == 2

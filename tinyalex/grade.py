@@ -125,6 +125,10 @@ def _grade_class(args):
     if not gradebook.students(folder):
         print(f"grade: {folder} holds no sub-folders or .py files: no students to grade")
         return 2
+    if out.resolve().is_relative_to(folder.resolve()):
+        print(f"grade: --out {out} is inside the class folder {folder}, where the next run would grade it as a "
+              "student; give a folder outside it")
+        return 2
     settings = dict(seed=args.seed, device=args.device, timeout=args.timeout, memory_mb=args.memory_mb)
     try:
         rows = gradebook.grade_class(folder, out, [args.exercise] if args.exercise else None, settings, args.jobs)
