@@ -53,6 +53,62 @@ def test_bad_tensors():
         ta.tensor([1.0], device=0)
 
 
+# ------------------------------------------------------------------ a NumPy citizen (as a PyTorch CPU tensor)
+def test_numpy_reads_a_cpu_tensor_as_its_data():
+    data = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = ta.tensor(data)
+    a = np.asarray(t)
+    assert a is data                                                    # no copy where none is needed
+    assert np.array(t, copy=True) is not data and np.asarray(t, dtype=np.float64).dtype == np.float64
+    with pytest.raises(ValueError):                                     # as np.array(data, float64, copy=False)
+        np.array(t, dtype=np.float64, copy=False)
+    assert np.std(t) == pytest.approx(data.std())                       # NumPy converts through __array__
+    np.testing.assert_array_equal(np.ones(3) + np.asarray(ta.tensor([1.0, 2.0, 3.0])), [2, 3, 4])
+
+
+def test_numpy_functions_that_call_tensor_methods_give_tensors():
+    data = np.arange(6.0).reshape(2, 3)
+    t = ta.tensor(data, requires_grad=True)
+    m = np.mean(t)                         # NumPy calls t.mean(axis=None, dtype=None, out=None)
+    assert isinstance(m, ta.Tensor) and float(m) == 2.5 and m.requires_grad
+    np.testing.assert_array_equal(np.sum(t, axis=0).numpy(), [3, 5, 7])
+    assert np.transpose(t).shape == (3, 2) and np.reshape(t, (3, 2)).shape == (3, 2)
+    with pytest.raises(TypeError, match=r"mean: dtype=float32 is not supported on a float64 tensor.*astype"):
+        np.mean(t, dtype=np.float32)
+    with pytest.raises(TypeError, match="sum: out= is not supported"):
+        np.sum(t, out=np.zeros(()))
+
+
+def test_matplotlib_shows_an_hwc_tensor():
+    plt = pytest.importorskip("matplotlib.pyplot")
+    image = np.random.default_rng(0).random((4, 5, 3)).astype(np.float32)
+    fig = plt.figure()
+    try:
+        np.testing.assert_array_equal(plt.imshow(ta.tensor(image)).get_array(), image)
+    finally:
+        plt.close(fig)
+
+
+def test_one_value_tensors_are_python_numbers():
+    loss = ta.tensor(np.array(2.75))
+    assert (float(loss), int(loss), loss.item(), bool(loss)) == (2.75, 2, 2.75, True)
+    assert not ta.tensor([0.0]) and isinstance(ta.tensor([3]).item(), int)
+    many = ta.tensor(np.ones((2, 3)))
+    for convert in (float, int, ta.Tensor.item):
+        with pytest.raises(ValueError, match=r"only a tensor with one value.*shape \(2, 3\)"):
+            convert(many)
+    with pytest.raises(ValueError, match=r"truth value of a tensor of shape \(2, 3\) \(6 values\) is ambiguous"):
+        bool(many)
+
+
+@pytest.mark.gpu
+def test_a_gpu_tensor_refuses_implicit_conversion_as_cupy_does():
+    t = ta.tensor(np.ones(3), device="cuda")
+    with pytest.raises(TypeError, match=r"call \.numpy\(\)"):
+        np.asarray(t)
+    assert float(t[0]) == 1.0 and np.array_equal(t.numpy(), np.ones(3))
+
+
 @pytest.mark.skipif(backend.gpu_available(), reason="tests the message shown where there is no GPU")
 def test_cuda_without_a_gpu_says_what_to_install():
     with pytest.raises(RuntimeError, match="device 'cuda'"):

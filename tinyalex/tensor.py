@@ -97,8 +97,33 @@ class Tensor:
         """A NumPy array of the values (a copy from the GPU; the array itself on the CPU)."""
         return backend.to_numpy(self.data)
 
+    def __array__(self, dtype=None, copy=None):
+        """What NumPy sees of a CPU tensor: its data (``np.asarray(t)``, ``plt.imshow(t)``). ``dtype``
+        and ``copy`` mean what they mean to ``np.array`` (``copy=False`` where a cast needs a copy is a
+        ValueError). A GPU tensor refuses, as CuPy does: a silent copy to the host would hide a slow path."""
+        if self.device != "cpu":
+            raise TypeError(f"Tensor on {self.device}: implicit conversion to a NumPy array is not allowed; "
+                            "call .numpy() to copy it to the host")
+        return np.array(self.data, dtype=dtype, copy=copy)
+
     def item(self):
-        return self.numpy().item()
+        """The one value as a Python number; ``float(t)``, ``int(t)`` and ``bool(t)`` go through it."""
+        if self.size != 1:
+            raise ValueError(f"item: only a tensor with one value converts to a Python number, "
+                             f"got shape {self.shape}")
+        return self.data.item()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.size != 1:  # PyTorch's and NumPy's rule: `if t:` over many values has no one meaning
+            raise ValueError(f"bool: the truth value of a tensor of shape {self.shape} ({self.size} values) "
+                             "is ambiguous; reduce it first, e.g. bool((t > 0).numpy().all())")
+        return bool(self.item())
 
     def to(self, device):
         """Move to ``device``; differentiable (the gradient moves back)."""
@@ -155,11 +180,22 @@ class Tensor:
     def __matmul__(self, other): return self._basic().matmul(self, other)
     def __getitem__(self, index): return self._basic().getitem(self, index)
 
-    def sum(self, axis=None, keepdims=False): return self._basic().sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return self._basic().mean(self, axis, keepdims)
+    # np.sum(t), np.mean(t), np.transpose(t), np.reshape(t, s) call these methods with NumPy's keywords
+    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
+        _numpy_keywords("sum", self, dtype, out)
+        return self._basic().sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
+        _numpy_keywords("mean", self, dtype, out)
+        return self._basic().mean(self, axis, keepdims)
+
     def flatten(self): return self._basic().flatten(self)
     def transpose(self, *axes): return self._basic().transpose(self, _sizes(axes) or None)
-    def reshape(self, *shape): return self._basic().reshape(self, _sizes(shape))
+
+    def reshape(self, *shape, order="C"):
+        if order != "C":
+            raise ValueError(f"reshape: only order='C' (row-major, NumPy's default) is supported, got {order!r}")
+        return self._basic().reshape(self, _sizes(shape))
 
     @property
     def T(self):
@@ -167,8 +203,21 @@ class Tensor:
 
 
 def _sizes(args):
-    """``f(2, 3)`` or ``f((2, 3))`` -> ``(2, 3)``: both ways NumPy's reshape and transpose take them."""
-    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+    """``f(2, 3)`` or ``f((2, 3))`` -> ``(2, 3)``: both ways NumPy's reshape and transpose take them
+    (and ``f(None)`` -> ``()``: ``np.transpose(t)`` passes ``axes=None``)."""
+    if len(args) == 1 and (args[0] is None or isinstance(args[0], (tuple, list))):
+        return tuple(args[0] or ())
+    return args
+
+
+def _numpy_keywords(method, t, dtype, out):
+    """Refuse what NumPy may pass that a differentiable result cannot honour: an ``out`` array to write
+    into, or a ``dtype`` other than the tensor's (cast first with ``astype``)."""
+    if out is not None:
+        raise TypeError(f"{method}: out= is not supported; the result is a new tensor")
+    if dtype is not None and np.dtype(dtype) != t.dtype:
+        raise TypeError(f"{method}: dtype={np.dtype(dtype)} is not supported on a {t.dtype} tensor; "
+                        f"cast first with t.astype({np.dtype(dtype).name!r})")
 
 
 def tensor(data, dtype=None, device="cpu", requires_grad=False):
