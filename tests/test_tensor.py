@@ -101,6 +101,21 @@ def test_one_value_tensors_are_python_numbers():
         bool(many)
 
 
+def test_comparisons_are_elementwise_boolean_tensors_outside_the_graph():
+    x = ta.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    for result, expected in [(x == 2.0, [0, 1, 0]), (x != ta.tensor(np.array([1.0, 0.0, 3.0])), [0, 1, 0]),
+                             (x < 2.0, [1, 0, 0]), (x <= 2.0, [1, 1, 0]), (2.0 < x, [0, 0, 1]),
+                             (x >= np.array([3.0, 2.0, 1.0]), [0, 1, 1]), (np.array([3.0, 2.0, 1.0]) == x, [0, 1, 0])]:
+        assert isinstance(result, ta.Tensor) and result.dtype == bool and not result.requires_grad
+        np.testing.assert_array_equal(result.numpy(), np.array(expected, bool))
+    assert not bool(ta.tensor([2]) == 2.5)  # an integer tensor is compared with 2.5, not with int(2.5)
+
+
+def test_tensors_stay_hashable_by_identity():
+    a, b = ta.tensor([1.0]), ta.tensor([1.0])  # equal values, two tensors
+    assert len({a, b}) == 2 and {a: "a", b: "b"}[b] == "b"
+
+
 @pytest.mark.gpu
 def test_a_gpu_tensor_refuses_implicit_conversion_as_cupy_does():
     t = ta.tensor(np.ones(3), device="cuda")

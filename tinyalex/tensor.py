@@ -12,6 +12,7 @@ needs (the convolution's output before the ReLU, which keeps its own output) is 
 the forward pass moves on, as in PyTorch.
 """
 import contextlib
+import operator
 import time
 import types
 
@@ -181,6 +182,29 @@ class Tensor:
     def __getitem__(self, index): return self._basic().getitem(self, index)
 
     # np.sum(t), np.mean(t), np.transpose(t), np.reshape(t, s) call these methods with NumPy's keywords
+    # ---- comparisons: element-wise, as in PyTorch, giving a boolean tensor outside the graph (a step
+    # function has no useful gradient). Hashing stays by identity, so tensors are still dict keys and
+    # set members; a list of tensors must be searched by identity (`any(p is q for q in ps)`), since
+    # `p in ps` would compare values.
+    __hash__ = object.__hash__
+
+    def _compare(self, op, other):
+        if isinstance(other, Tensor):
+            if other.device != self.device:
+                raise ValueError(f"comparison: tensors are on different devices ({self.device} and {other.device})")
+            other = other.data
+        elif hasattr(other, "shape"):
+            other = backend.to_device(other, self.device)
+        with backend.on_device(self.device):
+            return Tensor(op(self.data, other))  # a Python number stays itself: 2.5 is not cut to an int's 2
+
+    def __eq__(self, other): return self._compare(operator.eq, other)
+    def __ne__(self, other): return self._compare(operator.ne, other)
+    def __lt__(self, other): return self._compare(operator.lt, other)
+    def __le__(self, other): return self._compare(operator.le, other)
+    def __gt__(self, other): return self._compare(operator.gt, other)
+    def __ge__(self, other): return self._compare(operator.ge, other)
+
     def sum(self, axis=None, keepdims=False, dtype=None, out=None):
         _numpy_keywords("sum", self, dtype, out)
         return self._basic().sum(self, axis, keepdims)
