@@ -31,6 +31,20 @@ def test_dtypes_follow_pytorch_defaults():
     assert ta.tensor(np.ones(2), dtype="float32").dtype == np.float32
 
 
+def test_float32_and_float64_do_not_mix_silently():
+    """The Tensor docstring's rule: an op's floating inputs share one dtype; numbers take the tensor's."""
+    x32, x64 = ta.tensor(np.ones((2, 2), np.float32)), ta.tensor(np.ones((2, 2)))
+    for op, name in [(lambda: x32 + x64, "Add"), (lambda: x64 * x32, "Mul"), (lambda: x32 - np.ones(2), "Sub"),
+                     (lambda: x64 / x32, "Div"), (lambda: x32 @ x64, "MatMul"), (lambda: F.concat([x32, x64]), "Concat")]:
+        with pytest.raises(TypeError, match=f"{name}: inputs mix float32 and float64.*astype"):
+            op()
+    for y in (x32 * 2.0, 2.0 - x32, x32 / 3, x32 + np.float64(1.0), x32 * np.arange(2), np.arange(2) + x32,
+              x32 * ta.tensor([1, 2])):
+        assert y.dtype == np.float32
+    assert (x64 * np.float32(2.0)).dtype == np.float64
+    np.testing.assert_array_equal((ta.tensor([1, 2]) * 2.5).numpy(), np.array([2.5, 5.0], np.float32))
+
+
 def test_description_and_conversions():
     x = ta.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
     assert (x.shape, x.ndim, x.size, len(x), x.device) == ((2, 3), 2, 6, 2, "cpu")

@@ -12,6 +12,7 @@ needs (the convolution's output before the ReLU, which keeps its own output) is 
 the forward pass moves on, as in PyTorch.
 """
 import contextlib
+import numbers
 import operator
 import time
 import types
@@ -66,6 +67,12 @@ class Tensor:
     Attributes: ``data`` (the raw NumPy/CuPy array), ``grad`` (a raw array of the same shape, or
     None), ``requires_grad``, ``creator`` (the Function that made it, None for leaves), and the
     read-only ``shape``, ``dtype``, ``device``, ``ndim``.
+
+    Dtypes in arithmetic: the floating inputs of an op (``+``, ``*``, ``-``, ``/``, ``@``, every
+    Function) must share one dtype; float32 with float64 is a TypeError, not a silent float64 result.
+    A number (``t * 2.0``, ``t + np.float64(1)``) takes the tensor's dtype; an integer tensor or array
+    with a float tensor takes the float's dtype. Comparisons (``==``, ``<``, ...) are element-wise and
+    give a boolean tensor that is not part of the graph.
     """
 
     __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
@@ -262,8 +269,11 @@ def as_tensor(x, like=None):
     if isinstance(x, Tensor):
         return x
     device = like.device if like is not None else (backend.device_of(x) if hasattr(x, "shape") else "cpu")
-    if like is not None and not hasattr(x, "dtype"):
-        return tensor(x, dtype=like.dtype, device=device)  # a Python number takes the tensor's dtype
+    if like is not None and isinstance(x, numbers.Number):
+        # a number (Python's or NumPy's) takes the tensor's dtype, so t * 2.0 stays float32; only a
+        # fraction with an integer tensor needs a float, PyTorch's default float32
+        keeps = like.dtype.kind == "f" or isinstance(x, numbers.Integral)
+        return tensor(x, dtype=like.dtype if keeps else np.float32, device=device)
     return tensor(x, device=device)
 
 
@@ -302,6 +312,10 @@ class Function:
         if len(devices) > 1 and not self.crosses_devices:
             raise ValueError(f"{self.label}: inputs are on different devices ({' and '.join(devices)}); "
                              "move one with .to(device) first")
+        floats = sorted({t.dtype.name for t in tensors if t.dtype.kind == "f"})
+        if len(floats) > 1:
+            raise TypeError(f"{self.label}: inputs mix {' and '.join(floats)}; tinyalex does not promote silently "
+                            "(a float64 constant would turn a float32 network into float64): cast one with .astype()")
         device = devices[0] if devices else "cpu"
         start = _clock(device) if _hooks else 0.0
         with backend.on_device(device):
