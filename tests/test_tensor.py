@@ -215,6 +215,46 @@ def test_walking_a_graph_twice_is_a_clear_error():
         y.backward()
 
 
+def test_a_saved_input_changed_in_place_stops_backward_instead_of_a_wrong_gradient():
+    """y = x * x saves x; with x = 1 changed to 5 in place, backward would give 10 instead of 2."""
+    x = ta.tensor(np.array([1.0]), requires_grad=True)
+    y = x * x
+    with ta.no_grad():
+        x[...] = 5.0
+    assert x.version == 1 and x.numpy().tolist() == [5.0]
+    with pytest.raises(RuntimeError, match=r"input 0 \(1,\) of Mul, which its backward needs, was changed in place "
+                                           r"after the forward pass \(version 0, now 1\)"):
+        y.backward()
+    with pytest.raises(RuntimeError, match="make it under no_grad"):
+        x[0] = 1.0
+
+
+def test_a_saved_output_changed_in_place_is_caught_too():
+    x = ta.tensor(np.array([-1.0, 2.0]), requires_grad=True)
+    y = F.relu(x)            # ReLU's backward reads its own output
+    with ta.no_grad():
+        y.detach()[0] = 3.0  # a detached twin shares the data and its count
+    with pytest.raises(RuntimeError, match=r"output 0 \(2,\) of ReLU"):
+        y.sum().backward()
+
+
+def test_an_optimiser_step_after_backward_is_fine_one_before_is_caught(rng):
+    net = ta.nn.Linear(3, 2)
+    opt = ta.optim.SGD(net.parameters(), lr=0.1)
+    x = ta.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+    for _ in range(2):       # the ordinary loop: forward, backward, step
+        opt.zero_grad()
+        net(x).sum().backward()
+        opt.step()
+    first, second = net(x).sum(), net(x).sum() * 2.0
+    first.backward()
+    opt.step()               # the weights change under the second graph, which saved them
+    with pytest.raises(RuntimeError, match="input 1 \\(2, 3\\) of Linear.*changed in place"):
+        second.backward()
+    net.load_state_dict(net.state_dict())
+    assert net.weight.version == 4
+
+
 def test_an_unused_output_gets_a_zero_gradient():
     x = ta.tensor(np.arange(4.0).reshape(1, 4), requires_grad=True)
     left, _ = F.split(x, 2)

@@ -61,6 +61,15 @@ def _as_array(data, dtype, device):
         return array.astype(dtype, copy=False)
 
 
+class _Version:
+    """A tensor's count of in-place changes, shared with its ``detach()``ed twins."""
+
+    __slots__ = ("count",)
+
+    def __init__(self):
+        self.count = 0
+
+
 class Tensor:
     """An array with a gradient and a device.
 
@@ -73,6 +82,13 @@ class Tensor:
     A number (``t * 2.0``, ``t + np.float64(1)``) takes the tensor's dtype; an integer tensor or array
     with a float tensor takes the float's dtype. Comparisons (``==``, ``<``, ...) are element-wise and
     give a boolean tensor that is not part of the graph.
+
+    In-place changes: each tensor counts them in ``version`` (``t[i] = v``, an optimiser step, a
+    loaded state: ``mark_modified``). A Function remembers the count of every array it saved for
+    backward (an input's or its output's) and its backward refuses to run when the count moved: the
+    saved values are no longer those the forward pass used (PyTorch's version counter). Writing into
+    the raw array (``t.data[...] = v``) is not seen, as in PyTorch: ``.data`` is the way around the
+    graph. Rebinding ``t.data = array`` needs no count: the saved array is the old one, unchanged.
     """
 
     __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
@@ -84,6 +100,7 @@ class Tensor:
         self.creator = creator
         self.slot = slot  # which of its creator's outputs this is
         self.name = name
+        self._version = _Version()
 
     # ---- description
     shape = property(lambda self: tuple(self.data.shape))
@@ -139,8 +156,27 @@ class Tensor:
         return to_device(self, device)
 
     def detach(self):
-        """The same data, cut from the graph."""
-        return Tensor(self.data)
+        """The same data, cut from the graph (and the same count of in-place changes: they share them)."""
+        t = Tensor(self.data)
+        t._version = self._version
+        return t
+
+    # ---- in-place changes
+    version = property(lambda self: self._version.count)
+
+    def mark_modified(self):
+        """Count an in-place change of ``data``: a graph that saved the old values can no longer be walked."""
+        self._version.count += 1
+
+    def __setitem__(self, index, value):
+        """``t[index] = value``, in place and counted (see the class docstring)."""
+        if self.requires_grad and _grad_enabled:
+            raise RuntimeError("setitem: an in-place change of a tensor that requires grad is not recorded "
+                               "in the graph; make it under no_grad(), as an optimiser step does")
+        value = value.data if isinstance(value, Tensor) else value
+        with backend.on_device(self.device):
+            self.data[index] = backend.to_device(value, self.device) if hasattr(value, "shape") else value
+        self.mark_modified()
 
     def astype(self, dtype):
         """A copy with another dtype, cut from the graph (used to switch float32/float64)."""
@@ -328,6 +364,9 @@ class Function:
         if record:
             self.inputs = [Edge(t) for t in tensors]
             self.output_specs = [(r.shape, r.dtype) for r in results]
+            kept = {id(a) for a in vars(getattr(self, "saved", types.SimpleNamespace())).values()}
+            self.versions = [(i, t._version, t.version) for i, t in enumerate(tensors + list(results))
+                             if id(t.data) in kept]  # the count of each saved array (class Tensor's docstring)
         for hook in _hooks:
             hook.on_forward(self, tensors, results, _clock(device) - start)
         return results[0] if single else results
@@ -397,6 +436,7 @@ def backward(root, grad):
         if getattr(fn, "saved", ()) is None:
             raise RuntimeError(f"backward: the graph through {fn.label} was already walked and its saved arrays "
                                "freed; run the forward pass again to back-propagate again")
+        _check_versions(fn)
         if any(g is None for g in outs):  # an output nobody used (one half of a split): its gradient is 0
             like = next(g for g in outs if g is not None)
             xp = backend.xp(like)
@@ -424,6 +464,17 @@ def backward(root, grad):
                 else:
                     key = t.key
                     grads[key] = grads[key] + g if key in grads else g
+
+
+def _check_versions(fn):
+    """Refuse to run ``fn.backward`` on saved arrays that were changed in place after its forward."""
+    n_in = len(fn.inputs)
+    for i, version, count in fn.versions:
+        if version.count != count:
+            what = f"input {i} {fn.inputs[i].shape}" if i < n_in else f"output {i - n_in} {fn.output_specs[i - n_in][0]}"
+            raise RuntimeError(f"backward: {what} of {fn.label}, which its backward needs, was changed in place "
+                               f"after the forward pass (version {count}, now {version.count}); run the forward "
+                               "pass again after changing it")
 
 
 def _accumulate_leaf(t, g):

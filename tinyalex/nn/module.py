@@ -180,6 +180,9 @@ class Module:
             device = backend.device_of(targets[name])
             with backend.on_device(device):
                 targets[name][...] = backend.to_device(value, device)
+        for name, p in self.named_parameters():
+            if name in values:
+                p.mark_modified()
         return missing, unexpected
 
     # ---- calling and printing
