@@ -320,7 +320,9 @@ class Function:
     ``backward(*grad_outputs)`` returning a tuple with one gradient (or None) per input. What
     backward needs is kept by name with ``self.save_for_backward(x=x, ...)`` and read back as
     ``self.saved.x``. Configuration (stride, padding, ...) goes to ``__init__``.
-    Calling the function on tensors runs forward and, if any input requires grad, records the graph.
+    Calling the function on tensors runs forward and, if any input requires grad, records the graph;
+    an input's or output's array saved this way is watched for in-place changes (``versions``, see
+    Tensor), one kept as a stray attribute is not.
     """
 
     crosses_devices = False  # only the device move may take inputs and give outputs on other devices
