@@ -4,7 +4,7 @@ import pytest
 
 import tinyalex as ta
 from tinyalex import functional as F
-from tinyalex.gradcheck import GradcheckError, gradcheck, gradcheck_report
+from tinyalex.gradcheck import GradcheckError, NondifferentiableError, gradcheck, gradcheck_report
 
 
 class Cube(ta.Function):
@@ -88,10 +88,55 @@ def test_same_seed_same_check_and_explicit_grad_output(rng):
     assert ones.analytic == pytest.approx(3 * x.numpy()[ones.worst_index] ** 2)
 
 
-def test_a_kink_fails_although_backward_is_right():
-    """ReLU at exactly 0: the two one-sided slopes are 0 and 1, the central difference gives 1/2."""
+class SinCos(ta.Function):
+    """(sin x, cos x): two outputs; the planted bug gets the sign of d cos / dx wrong."""
+
+    def __init__(self, planted_bug=False):
+        self.sign = 1.0 if planted_bug else -1.0
+
+    def forward(self, x):
+        self.save_for_backward(x=x)
+        return np.sin(x), np.cos(x)
+
+    def backward(self, g_sin, g_cos):
+        x = self.saved.x
+        return (g_sin * np.cos(x) + self.sign * g_cos * np.sin(x),)
+
+
+def test_checks_each_of_several_outputs_and_names_the_wrong_one(rng):
+    x = f64(rng, 2, 4)
+    assert gradcheck(lambda x: F.split(x, 2), x) and gradcheck(lambda x: list(SinCos()(x)), x)
+    report = gradcheck_report(lambda x: SinCos(planted_bug=True)(x), x)
+    assert [(r.output, r.passed) for r in report.inputs] == [(0, True), (1, False)]
+    with pytest.raises(GradcheckError, match=r"output 1, input 0 \(2, 4\): FAILED at 4 of 4"):
+        gradcheck(lambda x: SinCos(planted_bug=True)(x), x, fast_mode=True)
+    ones = [np.ones((2, 4))] * 2
+    assert gradcheck(lambda x: SinCos()(x), x, grad_output=ones)
+    with pytest.raises(ValueError, match="fn returns 2 outputs; grad_output must be a list of as many"):
+        gradcheck(lambda x: SinCos()(x), x, grad_output=ones[0])
+
+
+def test_a_relu_kink_is_named_not_differentiable_not_a_wrong_backward():
+    """ReLU at exactly 0: the one-sided slopes are 0 and 1, the central difference gives 1/2."""
     x = ta.tensor(np.array([0.0, 1.0]), dtype="float64", requires_grad=True)
-    assert not gradcheck(F.relu, x, raise_exception=False, grad_output=np.ones(2))
+    with pytest.raises(NondifferentiableError, match=r"input 0 \(2,\): not differentiable at 1 of 2; .*"
+                                                     r"a kink at \(0,\): one-sided slopes 0 \(left\) and 1 \(right\)"):
+        gradcheck(F.relu, x, grad_output=np.ones(2))
+    report = gradcheck_report(F.relu, x, grad_output=np.ones(2)).inputs[0]
+    assert (report.n_failed, report.n_kinks, report.passed) == (0, 1, False)
+
+
+def test_a_max_pool_tie_is_named_not_differentiable():
+    x = ta.tensor(np.array([[[[1.0, 3.0], [3.0, 2.0]]]]), requires_grad=True)  # 3 twice in one window
+    report = gradcheck_report(lambda x: F.max_pool2d(x, 2), x, grad_output=np.ones((1, 1, 1, 1))).inputs[0]
+    assert report.n_kinks == 2 and report.n_failed == 0 and report.kink_index == (0, 0, 0, 1)
+
+
+def test_a_wrong_backward_beside_a_kink_is_still_called_wrong(rng):
+    x = ta.tensor(np.array([0.0, 1.5]), requires_grad=True)
+    with pytest.raises(GradcheckError, match="FAILED at 1 of 2, not differentiable at 1 of 2") as caught:
+        gradcheck(lambda x: Cube(planted_bug=True)(x) + F.relu(x), x)
+    assert type(caught.value) is GradcheckError
 
 
 def test_refuses_float32_and_bad_arguments(rng):

@@ -31,6 +31,20 @@ def test_dtypes_follow_pytorch_defaults():
     assert ta.tensor(np.ones(2), dtype="float32").dtype == np.float32
 
 
+def test_float32_and_float64_do_not_mix_silently():
+    """The Tensor docstring's rule: an op's floating inputs share one dtype; numbers take the tensor's."""
+    x32, x64 = ta.tensor(np.ones((2, 2), np.float32)), ta.tensor(np.ones((2, 2)))
+    for op, name in [(lambda: x32 + x64, "Add"), (lambda: x64 * x32, "Mul"), (lambda: x32 - np.ones(2), "Sub"),
+                     (lambda: x64 / x32, "Div"), (lambda: x32 @ x64, "MatMul"), (lambda: F.concat([x32, x64]), "Concat")]:
+        with pytest.raises(TypeError, match=f"{name}: inputs mix float32 and float64.*astype"):
+            op()
+    for y in (x32 * 2.0, 2.0 - x32, x32 / 3, x32 + np.float64(1.0), x32 * np.arange(2), np.arange(2) + x32,
+              x32 * ta.tensor([1, 2])):
+        assert y.dtype == np.float32
+    assert (x64 * np.float32(2.0)).dtype == np.float64
+    np.testing.assert_array_equal((ta.tensor([1, 2]) * 2.5).numpy(), np.array([2.5, 5.0], np.float32))
+
+
 def test_description_and_conversions():
     x = ta.tensor(np.arange(6.0).reshape(2, 3), requires_grad=True)
     assert (x.shape, x.ndim, x.size, len(x), x.device) == ((2, 3), 2, 6, 2, "cpu")
@@ -51,6 +65,77 @@ def test_bad_tensors():
         ta.tensor([1.0], device="gpu")
     with pytest.raises(TypeError, match="device must be a string"):
         ta.tensor([1.0], device=0)
+
+
+# ------------------------------------------------------------------ a NumPy citizen (as a PyTorch CPU tensor)
+def test_numpy_reads_a_cpu_tensor_as_its_data():
+    data = np.arange(6, dtype=np.float32).reshape(2, 3)
+    t = ta.tensor(data)
+    a = np.asarray(t)
+    assert a is data                                                    # no copy where none is needed
+    assert np.array(t, copy=True) is not data and np.asarray(t, dtype=np.float64).dtype == np.float64
+    with pytest.raises(ValueError):                                     # as np.array(data, float64, copy=False)
+        np.array(t, dtype=np.float64, copy=False)
+    assert np.std(t) == pytest.approx(data.std())                       # NumPy converts through __array__
+    np.testing.assert_array_equal(np.ones(3) + np.asarray(ta.tensor([1.0, 2.0, 3.0])), [2, 3, 4])
+
+
+def test_numpy_functions_that_call_tensor_methods_give_tensors():
+    data = np.arange(6.0).reshape(2, 3)
+    t = ta.tensor(data, requires_grad=True)
+    m = np.mean(t)                         # NumPy calls t.mean(axis=None, dtype=None, out=None)
+    assert isinstance(m, ta.Tensor) and float(m) == 2.5 and m.requires_grad
+    np.testing.assert_array_equal(np.sum(t, axis=0).numpy(), [3, 5, 7])
+    assert np.transpose(t).shape == (3, 2) and np.reshape(t, (3, 2)).shape == (3, 2)
+    with pytest.raises(TypeError, match=r"mean: dtype=float32 is not supported on a float64 tensor.*astype"):
+        np.mean(t, dtype=np.float32)
+    with pytest.raises(TypeError, match="sum: out= is not supported"):
+        np.sum(t, out=np.zeros(()))
+
+
+def test_matplotlib_shows_an_hwc_tensor():
+    plt = pytest.importorskip("matplotlib.pyplot")
+    image = np.random.default_rng(0).random((4, 5, 3)).astype(np.float32)
+    fig = plt.figure()
+    try:
+        np.testing.assert_array_equal(plt.imshow(ta.tensor(image)).get_array(), image)
+    finally:
+        plt.close(fig)
+
+
+def test_one_value_tensors_are_python_numbers():
+    loss = ta.tensor(np.array(2.75))
+    assert (float(loss), int(loss), loss.item(), bool(loss)) == (2.75, 2, 2.75, True)
+    assert not ta.tensor([0.0]) and isinstance(ta.tensor([3]).item(), int)
+    many = ta.tensor(np.ones((2, 3)))
+    for convert in (float, int, ta.Tensor.item):
+        with pytest.raises(ValueError, match=r"only a tensor with one value.*shape \(2, 3\)"):
+            convert(many)
+    with pytest.raises(ValueError, match=r"truth value of a tensor of shape \(2, 3\) \(6 values\) is ambiguous"):
+        bool(many)
+
+
+def test_comparisons_are_elementwise_boolean_tensors_outside_the_graph():
+    x = ta.tensor(np.array([1.0, 2.0, 3.0]), requires_grad=True)
+    for result, expected in [(x == 2.0, [0, 1, 0]), (x != ta.tensor(np.array([1.0, 0.0, 3.0])), [0, 1, 0]),
+                             (x < 2.0, [1, 0, 0]), (x <= 2.0, [1, 1, 0]), (2.0 < x, [0, 0, 1]),
+                             (x >= np.array([3.0, 2.0, 1.0]), [0, 1, 1]), (np.array([3.0, 2.0, 1.0]) == x, [0, 1, 0])]:
+        assert isinstance(result, ta.Tensor) and result.dtype == bool and not result.requires_grad
+        np.testing.assert_array_equal(result.numpy(), np.array(expected, bool))
+    assert not bool(ta.tensor([2]) == 2.5)  # an integer tensor is compared with 2.5, not with int(2.5)
+
+
+def test_tensors_stay_hashable_by_identity():
+    a, b = ta.tensor([1.0]), ta.tensor([1.0])  # equal values, two tensors
+    assert len({a, b}) == 2 and {a: "a", b: "b"}[b] == "b"
+
+
+@pytest.mark.gpu
+def test_a_gpu_tensor_refuses_implicit_conversion_as_cupy_does():
+    t = ta.tensor(np.ones(3), device="cuda")
+    with pytest.raises(TypeError, match=r"call \.numpy\(\)"):
+        np.asarray(t)
+    assert float(t[0]) == 1.0 and np.array_equal(t.numpy(), np.ones(3))
 
 
 @pytest.mark.skipif(backend.gpu_available(), reason="tests the message shown where there is no GPU")
@@ -128,6 +213,46 @@ def test_walking_a_graph_twice_is_a_clear_error():
     y.backward()
     with pytest.raises(RuntimeError, match="already walked"):
         y.backward()
+
+
+def test_a_saved_input_changed_in_place_stops_backward_instead_of_a_wrong_gradient():
+    """y = x * x saves x; with x = 1 changed to 5 in place, backward would give 10 instead of 2."""
+    x = ta.tensor(np.array([1.0]), requires_grad=True)
+    y = x * x
+    with ta.no_grad():
+        x[...] = 5.0
+    assert x.version == 1 and x.numpy().tolist() == [5.0]
+    with pytest.raises(RuntimeError, match=r"input 0 \(1,\) of Mul, which its backward needs, was changed in place "
+                                           r"after the forward pass \(version 0, now 1\)"):
+        y.backward()
+    with pytest.raises(RuntimeError, match="make it under no_grad"):
+        x[0] = 1.0
+
+
+def test_a_saved_output_changed_in_place_is_caught_too():
+    x = ta.tensor(np.array([-1.0, 2.0]), requires_grad=True)
+    y = F.relu(x)            # ReLU's backward reads its own output
+    with ta.no_grad():
+        y.detach()[0] = 3.0  # a detached twin shares the data and its count
+    with pytest.raises(RuntimeError, match=r"output 0 \(2,\) of ReLU"):
+        y.sum().backward()
+
+
+def test_an_optimiser_step_after_backward_is_fine_one_before_is_caught(rng):
+    net = ta.nn.Linear(3, 2)
+    opt = ta.optim.SGD(net.parameters(), lr=0.1)
+    x = ta.tensor(rng.standard_normal((4, 3)).astype(np.float32))
+    for _ in range(2):       # the ordinary loop: forward, backward, step
+        opt.zero_grad()
+        net(x).sum().backward()
+        opt.step()
+    first, second = net(x).sum(), net(x).sum() * 2.0
+    first.backward()
+    opt.step()               # the weights change under the second graph, which saved them
+    with pytest.raises(RuntimeError, match="input 1 \\(2, 3\\) of Linear.*changed in place"):
+        second.backward()
+    net.load_state_dict(net.state_dict())
+    assert net.weight.version == 4
 
 
 def test_an_unused_output_gets_a_zero_gradient():

@@ -3,7 +3,9 @@ import numpy as np
 import pytest
 
 import tinyalex as ta
-from tinyalex import functional as F
+from tinyalex import functional as F, nn
+from tinyalex.models.alexnet import TwoColumnNet
+from tinyalex.nn import module
 from tinyalex.tensor import _hooks
 
 
@@ -46,7 +48,8 @@ def test_table_is_printable_and_the_hook_is_removed(rng):
         small_step(rng)
     text = t.table()
     lines = text.splitlines()
-    assert lines[0].split() == ["#", "phase", "op", "inputs", "outputs", "device", "ms", "mean", "std", "|grad|"]
+    assert lines[0].split() == ["#", "phase", "op", "module", "inputs", "outputs", "device", "ms", "mean", "std",
+                                "|grad|"]
     assert len(lines) == 2 + 6 + 1 and "4x3 5x3" in lines[2] and "scalar" in lines[4]
     assert lines[-1].startswith("forward ") and "backward " in lines[-1]
     assert _hooks == []
@@ -60,6 +63,33 @@ def test_hook_is_removed_after_an_error_and_nothing_is_recorded_outside(rng):
     assert _hooks == [] and len(t.records) == 1
     small_step(rng)
     assert len(t.records) == 1
+
+
+def test_rows_name_the_module_path_so_a_column_can_be_followed(rng):
+    """Two columns with layers of the same names: each row says which column's layer ran the op."""
+    def column():
+        return nn.Sequential({"conv1": nn.Conv2d(3, 2, 3), "relu1": nn.ReLU(), "flatten": nn.Flatten()})
+    net = nn.Sequential({"features": TwoColumnNet([column(), column()], crossings=()), "fc": nn.Linear(16, 2)})
+    x = ta.tensor(rng.standard_normal((1, 3, 4, 4)).astype(np.float32))
+    with ta.trace() as t:
+        net(x).sum().backward()
+    forward = [(r.name, r.module) for r in t.records if r.phase == "forward"]
+    assert forward[:2] == [("Conv2d", "features.columns.0.conv1"), ("Conv2d", "features.columns.1.conv1")]
+    assert ("ReLU", "features.columns.1.relu1") in forward and ("Linear", "fc") in forward
+    assert ("Concat", "features") in forward  # the columns' outputs meet in TwoColumnNet's own forward
+    backward = {r.module for r in t.records if r.phase == "backward" and r.name == "Conv2d"}
+    assert backward == {"features.columns.0.conv1", "features.columns.1.conv1"}
+    assert "features.columns.1.conv1" in t.table() and module._call_stack == []
+
+
+def test_module_paths_are_kept_only_while_tracing(rng):
+    net = nn.Sequential(nn.Linear(3, 2), nn.ReLU())
+    seen = []
+    net[1].forward = lambda x: seen.append(list(module._call_stack)) or F.relu(x)
+    net(ta.tensor(np.ones((1, 3), np.float32)))
+    with pytest.raises(ValueError), ta.trace():
+        net(ta.tensor(np.ones((1, 4), np.float32)))  # Linear refuses 4 features: the stack still unwinds
+    assert seen == [[]] and module._call_stack == []
 
 
 def test_traces_on_the_gpu(rng, device):

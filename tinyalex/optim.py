@@ -84,6 +84,7 @@ class SGD:
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
+            p.mark_modified()  # a graph that saved the old weights can no longer be walked
             w, g, v, s = p.data, p.grad, self._velocity(i), self._scratch_for(p)
             with backend.on_device(p.device):  # CuPy runs kernels on the current device, not the array's
                 if p.device != "cpu" or not (w.flags.c_contiguous and v.flags.c_contiguous):

@@ -12,6 +12,8 @@ needs (the convolution's output before the ReLU, which keeps its own output) is 
 the forward pass moves on, as in PyTorch.
 """
 import contextlib
+import numbers
+import operator
 import time
 import types
 
@@ -59,12 +61,34 @@ def _as_array(data, dtype, device):
         return array.astype(dtype, copy=False)
 
 
+class _Version:
+    """A tensor's count of in-place changes, shared with its ``detach()``ed twins."""
+
+    __slots__ = ("count",)
+
+    def __init__(self):
+        self.count = 0
+
+
 class Tensor:
     """An array with a gradient and a device.
 
     Attributes: ``data`` (the raw NumPy/CuPy array), ``grad`` (a raw array of the same shape, or
     None), ``requires_grad``, ``creator`` (the Function that made it, None for leaves), and the
     read-only ``shape``, ``dtype``, ``device``, ``ndim``.
+
+    Dtypes in arithmetic: the floating inputs of an op (``+``, ``*``, ``-``, ``/``, ``@``, every
+    Function) must share one dtype; float32 with float64 is a TypeError, not a silent float64 result.
+    A number (``t * 2.0``, ``t + np.float64(1)``) takes the tensor's dtype; an integer tensor or array
+    with a float tensor takes the float's dtype. Comparisons (``==``, ``<``, ...) are element-wise and
+    give a boolean tensor that is not part of the graph.
+
+    In-place changes: each tensor counts them in ``version`` (``t[i] = v``, an optimiser step, a
+    loaded state: ``mark_modified``). A Function remembers the count of every array it saved for
+    backward (an input's or its output's) and its backward refuses to run when the count moved: the
+    saved values are no longer those the forward pass used (PyTorch's version counter). Writing into
+    the raw array (``t.data[...] = v``) is not seen, as in PyTorch: ``.data`` is the way around the
+    graph. Rebinding ``t.data = array`` needs no count: the saved array is the old one, unchanged.
     """
 
     __array_priority__ = 1000  # so `ndarray * Tensor` calls Tensor.__rmul__
@@ -76,6 +100,7 @@ class Tensor:
         self.creator = creator
         self.slot = slot  # which of its creator's outputs this is
         self.name = name
+        self._version = _Version()
 
     # ---- description
     shape = property(lambda self: tuple(self.data.shape))
@@ -97,8 +122,33 @@ class Tensor:
         """A NumPy array of the values (a copy from the GPU; the array itself on the CPU)."""
         return backend.to_numpy(self.data)
 
+    def __array__(self, dtype=None, copy=None):
+        """What NumPy sees of a CPU tensor: its data (``np.asarray(t)``, ``plt.imshow(t)``). ``dtype``
+        and ``copy`` mean what they mean to ``np.array`` (``copy=False`` where a cast needs a copy is a
+        ValueError). A GPU tensor refuses, as CuPy does: a silent copy to the host would hide a slow path."""
+        if self.device != "cpu":
+            raise TypeError(f"Tensor on {self.device}: implicit conversion to a NumPy array is not allowed; "
+                            "call .numpy() to copy it to the host")
+        return np.array(self.data, dtype=dtype, copy=copy)
+
     def item(self):
-        return self.numpy().item()
+        """The one value as a Python number; ``float(t)``, ``int(t)`` and ``bool(t)`` go through it."""
+        if self.size != 1:
+            raise ValueError(f"item: only a tensor with one value converts to a Python number, "
+                             f"got shape {self.shape}")
+        return self.data.item()
+
+    def __float__(self):
+        return float(self.item())
+
+    def __int__(self):
+        return int(self.item())
+
+    def __bool__(self):
+        if self.size != 1:  # PyTorch's and NumPy's rule: `if t:` over many values has no one meaning
+            raise ValueError(f"bool: the truth value of a tensor of shape {self.shape} ({self.size} values) "
+                             "is ambiguous; reduce it first, e.g. bool((t > 0).numpy().all())")
+        return bool(self.item())
 
     def to(self, device):
         """Move to ``device``; differentiable (the gradient moves back)."""
@@ -106,8 +156,27 @@ class Tensor:
         return to_device(self, device)
 
     def detach(self):
-        """The same data, cut from the graph."""
-        return Tensor(self.data)
+        """The same data, cut from the graph (and the same count of in-place changes: they share them)."""
+        t = Tensor(self.data)
+        t._version = self._version
+        return t
+
+    # ---- in-place changes
+    version = property(lambda self: self._version.count)
+
+    def mark_modified(self):
+        """Count an in-place change of ``data``: a graph that saved the old values can no longer be walked."""
+        self._version.count += 1
+
+    def __setitem__(self, index, value):
+        """``t[index] = value``, in place and counted (see the class docstring)."""
+        if self.requires_grad and _grad_enabled:
+            raise RuntimeError("setitem: an in-place change of a tensor that requires grad is not recorded "
+                               "in the graph; make it under no_grad(), as an optimiser step does")
+        value = value.data if isinstance(value, Tensor) else value
+        with backend.on_device(self.device):
+            self.data[index] = backend.to_device(value, self.device) if hasattr(value, "shape") else value
+        self.mark_modified()
 
     def astype(self, dtype):
         """A copy with another dtype, cut from the graph (used to switch float32/float64)."""
@@ -155,11 +224,45 @@ class Tensor:
     def __matmul__(self, other): return self._basic().matmul(self, other)
     def __getitem__(self, index): return self._basic().getitem(self, index)
 
-    def sum(self, axis=None, keepdims=False): return self._basic().sum(self, axis, keepdims)
-    def mean(self, axis=None, keepdims=False): return self._basic().mean(self, axis, keepdims)
+    # np.sum(t), np.mean(t), np.transpose(t), np.reshape(t, s) call these methods with NumPy's keywords
+    # ---- comparisons: element-wise, as in PyTorch, giving a boolean tensor outside the graph (a step
+    # function has no useful gradient). Hashing stays by identity, so tensors are still dict keys and
+    # set members; a list of tensors must be searched by identity (`any(p is q for q in ps)`), since
+    # `p in ps` would compare values.
+    __hash__ = object.__hash__
+
+    def _compare(self, op, other):
+        if isinstance(other, Tensor):
+            if other.device != self.device:
+                raise ValueError(f"comparison: tensors are on different devices ({self.device} and {other.device})")
+            other = other.data
+        elif hasattr(other, "shape"):
+            other = backend.to_device(other, self.device)
+        with backend.on_device(self.device):
+            return Tensor(op(self.data, other))  # a Python number stays itself: 2.5 is not cut to an int's 2
+
+    def __eq__(self, other): return self._compare(operator.eq, other)
+    def __ne__(self, other): return self._compare(operator.ne, other)
+    def __lt__(self, other): return self._compare(operator.lt, other)
+    def __le__(self, other): return self._compare(operator.le, other)
+    def __gt__(self, other): return self._compare(operator.gt, other)
+    def __ge__(self, other): return self._compare(operator.ge, other)
+
+    def sum(self, axis=None, keepdims=False, dtype=None, out=None):
+        _numpy_keywords("sum", self, dtype, out)
+        return self._basic().sum(self, axis, keepdims)
+
+    def mean(self, axis=None, keepdims=False, dtype=None, out=None):
+        _numpy_keywords("mean", self, dtype, out)
+        return self._basic().mean(self, axis, keepdims)
+
     def flatten(self): return self._basic().flatten(self)
     def transpose(self, *axes): return self._basic().transpose(self, _sizes(axes) or None)
-    def reshape(self, *shape): return self._basic().reshape(self, _sizes(shape))
+
+    def reshape(self, *shape, order="C"):
+        if order != "C":
+            raise ValueError(f"reshape: only order='C' (row-major, NumPy's default) is supported, got {order!r}")
+        return self._basic().reshape(self, _sizes(shape))
 
     @property
     def T(self):
@@ -167,8 +270,21 @@ class Tensor:
 
 
 def _sizes(args):
-    """``f(2, 3)`` or ``f((2, 3))`` -> ``(2, 3)``: both ways NumPy's reshape and transpose take them."""
-    return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else args
+    """``f(2, 3)`` or ``f((2, 3))`` -> ``(2, 3)``: both ways NumPy's reshape and transpose take them
+    (and ``f(None)`` -> ``()``: ``np.transpose(t)`` passes ``axes=None``)."""
+    if len(args) == 1 and (args[0] is None or isinstance(args[0], (tuple, list))):
+        return tuple(args[0] or ())
+    return args
+
+
+def _numpy_keywords(method, t, dtype, out):
+    """Refuse what NumPy may pass that a differentiable result cannot honour: an ``out`` array to write
+    into, or a ``dtype`` other than the tensor's (cast first with ``astype``)."""
+    if out is not None:
+        raise TypeError(f"{method}: out= is not supported; the result is a new tensor")
+    if dtype is not None and np.dtype(dtype) != t.dtype:
+        raise TypeError(f"{method}: dtype={np.dtype(dtype)} is not supported on a {t.dtype} tensor; "
+                        f"cast first with t.astype({np.dtype(dtype).name!r})")
 
 
 def tensor(data, dtype=None, device="cpu", requires_grad=False):
@@ -189,8 +305,11 @@ def as_tensor(x, like=None):
     if isinstance(x, Tensor):
         return x
     device = like.device if like is not None else (backend.device_of(x) if hasattr(x, "shape") else "cpu")
-    if like is not None and not hasattr(x, "dtype"):
-        return tensor(x, dtype=like.dtype, device=device)  # a Python number takes the tensor's dtype
+    if like is not None and isinstance(x, numbers.Number):
+        # a number (Python's or NumPy's) takes the tensor's dtype, so t * 2.0 stays float32; only a
+        # fraction with an integer tensor needs a float, PyTorch's default float32
+        keeps = like.dtype.kind == "f" or isinstance(x, numbers.Integral)
+        return tensor(x, dtype=like.dtype if keeps else np.float32, device=device)
     return tensor(x, device=device)
 
 
@@ -201,7 +320,9 @@ class Function:
     ``backward(*grad_outputs)`` returning a tuple with one gradient (or None) per input. What
     backward needs is kept by name with ``self.save_for_backward(x=x, ...)`` and read back as
     ``self.saved.x``. Configuration (stride, padding, ...) goes to ``__init__``.
-    Calling the function on tensors runs forward and, if any input requires grad, records the graph.
+    Calling the function on tensors runs forward and, if any input requires grad, records the graph;
+    an input's or output's array saved this way is watched for in-place changes (``versions``, see
+    Tensor), one kept as a stray attribute is not.
     """
 
     crosses_devices = False  # only the device move may take inputs and give outputs on other devices
@@ -229,6 +350,10 @@ class Function:
         if len(devices) > 1 and not self.crosses_devices:
             raise ValueError(f"{self.label}: inputs are on different devices ({' and '.join(devices)}); "
                              "move one with .to(device) first")
+        floats = sorted({t.dtype.name for t in tensors if t.dtype.kind == "f"})
+        if len(floats) > 1:
+            raise TypeError(f"{self.label}: inputs mix {' and '.join(floats)}; tinyalex does not promote silently "
+                            "(a float64 constant would turn a float32 network into float64): cast one with .astype()")
         device = devices[0] if devices else "cpu"
         start = _clock(device) if _hooks else 0.0
         with backend.on_device(device):
@@ -241,6 +366,9 @@ class Function:
         if record:
             self.inputs = [Edge(t) for t in tensors]
             self.output_specs = [(r.shape, r.dtype) for r in results]
+            kept = {id(a) for a in vars(getattr(self, "saved", types.SimpleNamespace())).values()}
+            self.versions = [(i, t._version, t.version) for i, t in enumerate(tensors + list(results))
+                             if id(t.data) in kept]  # the count of each saved array (class Tensor's docstring)
         for hook in _hooks:
             hook.on_forward(self, tensors, results, _clock(device) - start)
         return results[0] if single else results
@@ -310,6 +438,7 @@ def backward(root, grad):
         if getattr(fn, "saved", ()) is None:
             raise RuntimeError(f"backward: the graph through {fn.label} was already walked and its saved arrays "
                                "freed; run the forward pass again to back-propagate again")
+        _check_versions(fn)
         if any(g is None for g in outs):  # an output nobody used (one half of a split): its gradient is 0
             like = next(g for g in outs if g is not None)
             xp = backend.xp(like)
@@ -337,6 +466,17 @@ def backward(root, grad):
                 else:
                     key = t.key
                     grads[key] = grads[key] + g if key in grads else g
+
+
+def _check_versions(fn):
+    """Refuse to run ``fn.backward`` on saved arrays that were changed in place after its forward."""
+    n_in = len(fn.inputs)
+    for i, version, count in fn.versions:
+        if version.count != count:
+            what = f"input {i} {fn.inputs[i].shape}" if i < n_in else f"output {i - n_in} {fn.output_specs[i - n_in][0]}"
+            raise RuntimeError(f"backward: {what} of {fn.label}, which its backward needs, was changed in place "
+                               f"after the forward pass (version {count}, now {version.count}); run the forward "
+                               "pass again after changing it")
 
 
 def _accumulate_leaf(t, g):

@@ -5,15 +5,19 @@
         loss.backward()
     print(t.table())
 
-Each call of a Function inside the block adds a ``Record``: in the forward pass the mean and standard
+Each call of a Function inside the block adds a ``Record``, named by the op and by the path of the module
+that called it (``columns.0.conv1``: the first column's conv1), so one column can be followed through
+the network: in the forward pass the mean and standard
 deviation of what it computed (are activations dying, exploding?), in the backward pass the norm of the
 gradients it sent to its inputs (are they vanishing?). Times are wall-clock; on a GPU the engine waits
 for each op to finish while a trace is on, so the time is the op's work, not its launch.
 """
 import math
+import weakref
 from dataclasses import dataclass
 
 from . import backend
+from .nn.module import current_path
 from .tensor import _hooks
 
 
@@ -28,6 +32,7 @@ class Record:
     output_shapes: list
     device: str
     seconds: float
+    module: str = ""        # path of the module that called the op ("" outside any, or at the top)
     mean: float = None      # forward: of all output values
     std: float = None
     grad_norm: float = None  # backward: L2 norm of all returned gradients together
@@ -54,6 +59,7 @@ class Trace:
 
     def __init__(self):
         self.records = []
+        self._paths = weakref.WeakKeyDictionary()  # Function -> module path, for its backward row
 
     def __enter__(self):
         _hooks.append(self)
@@ -67,21 +73,23 @@ class Trace:
         values = [o.data for o in outputs if o.dtype.kind == "f"]
         mean, std = _moments(values) if values else (None, None)
         device = inputs[0].device if inputs else outputs[0].device
+        path = self._paths[fn] = current_path()
         self.records.append(Record("forward", fn.label, [t.shape for t in inputs], [o.shape for o in outputs],
-                                   device, seconds, mean=mean, std=std))
+                                   device, seconds, path, mean=mean, std=std))
 
     def on_backward(self, fn, grad_outputs, grad_inputs, seconds):
         given = [g for g in grad_inputs if g is not None]
         with backend.on_device(fn.inputs[0].device):  # where backward returned its gradients
             norm = math.sqrt(sum(float(backend.xp(g).sum(g.astype("float64") ** 2)) for g in given)) if given else None
         self.records.append(Record("backward", fn.label, _shapes(grad_outputs), _shapes(grad_inputs),
-                                   fn.inputs[0].device, seconds, grad_norm=norm))
+                                   fn.inputs[0].device, seconds, self._paths.get(fn, ""), grad_norm=norm))
 
     def table(self):
         """The records as a printable text table, with the total time of each phase at the foot."""
-        head = ("#", "phase", "op", "inputs", "outputs", "device", "ms", "mean", "std", "|grad|")
-        rows = [head] + [(str(i), r.phase, r.name, _format_shapes(r.input_shapes), _format_shapes(r.output_shapes),
-                          r.device, f"{1e3 * r.seconds:.3f}", _number(r.mean), _number(r.std), _number(r.grad_norm))
+        head = ("#", "phase", "op", "module", "inputs", "outputs", "device", "ms", "mean", "std", "|grad|")
+        rows = [head] + [(str(i), r.phase, r.name, r.module or "-", _format_shapes(r.input_shapes),
+                          _format_shapes(r.output_shapes), r.device, f"{1e3 * r.seconds:.3f}",
+                          _number(r.mean), _number(r.std), _number(r.grad_norm))
                          for i, r in enumerate(self.records)]
         widths = [max(len(row[c]) for row in rows) for c in range(len(head))]
         lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]

@@ -58,8 +58,13 @@ class Div(Function):
 
 
 def _binary(fn, a, b):
+    """``fn(a, b)`` with an integer operand cast to the float one's dtype (NumPy would make
+    int64 * float32 float64); an integer tensor is a constant, so the cast loses no gradient."""
     a, b = checks.tensors(a, b)
     checks.same_device(fn.label, a, b)
+    kinds = a.dtype.kind + b.dtype.kind
+    if "f" in kinds and kinds != "ff":
+        a, b = (t if t.dtype.kind == "f" else t.astype(u.dtype) for t, u in ((a, b), (b, a)))
     return fn(a, b)
 
 

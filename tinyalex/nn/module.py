@@ -8,9 +8,27 @@ that are state but not learned (BatchNorm's running statistics); ops update them
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor
+from ..tensor import Tensor, _hooks
 
 _forward_hooks = []  # observers of every module call (see summary.py); empty in normal runs
+_call_stack = []     # (module, path) of each module being called, kept only while ops are watched
+
+
+def current_path():
+    """Module path of the innermost module being called (``columns.0.conv1``), "" outside any or at the
+    outermost one; known only while an observer of ops (a ``trace()``) is active."""
+    return _call_stack[-1][1] if _call_stack else ""
+
+
+def _path_in_caller(m):
+    """``m``'s path: the calling module's path and m's name below it (found by identity, so a network
+    that calls a grandchild directly, as TwoColumnNet calls ``columns[k].conv1``, still names it);
+    m's class name when it is not below its caller."""
+    if not _call_stack:
+        return ""
+    caller, path = _call_stack[-1]
+    name = next((n for n, c in caller.named_modules() if c is m and n), type(m).__name__)
+    return f"{path}.{name}" if path else name
 
 
 class Module:
@@ -180,6 +198,9 @@ class Module:
             device = backend.device_of(targets[name])
             with backend.on_device(device):
                 targets[name][...] = backend.to_device(value, device)
+        for name, p in self.named_parameters():
+            if name in values:
+                p.mark_modified()
         return missing, unexpected
 
     # ---- calling and printing
@@ -187,7 +208,14 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *inputs):
-        output = self.forward(*inputs)
+        watched = bool(_hooks)  # module paths are for a trace: a plain run does not look them up
+        if watched:
+            _call_stack.append((self, _path_in_caller(self)))
+        try:
+            output = self.forward(*inputs)
+        finally:
+            if watched:
+                _call_stack.pop()
         for hook in _forward_hooks:
             hook(self, inputs, output)
         return output
