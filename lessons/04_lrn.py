@@ -31,7 +31,8 @@ lesson = common.Lesson("04", "local response normalisation", "section 3.3",
                        runs={"quick": ("the worked example and a tiny ablation (128 images, 2 epochs)", "10 s"),
                              "default": ("the worked example and the four-layer CNN with and without LRN, "
                                          "2,000 synthetic images, 10 epochs each", "3 min on an idle CPU"),
-                             "data": ("the ablation on CIFAR-10, 30 epochs each", "2.5 h on the CPU, minutes on a GPU")})
+                             "data": ("the ablation on CIFAR-10: a sweep of 3 rates over 1 epoch per network, then "
+                                      "each network from 3 seeds for 6 epochs", "55 min on a 2-core CPU, minutes on a GPU")})
 
 # %% [markdown]
 # ## 1. A worked example: four channels at one pixel
@@ -97,52 +98,104 @@ print("max |paper - converted|:", float(np.abs(F.lrn(big).numpy() - F.lrn(big, *
 # ## 4. The ablation: the four-layer CNN with and without LRN
 #
 # The same network as lesson 02 (`common.four_layer_cnn`, ReLU, 3x3/2 max pooling), once plain and once
-# with the paper's LRN after each ReLU, from the same seed, on the same batches.
+# with the paper's LRN after each ReLU, set up as the paper's CIFAR-10 networks were trained by its
+# code, cuda-convnet: pixels in [0, 255] minus the training set's mean image (its data provider),
+# the initialisation of its example layer files (N(0, 1e-4^2) for conv1, N(0, 0.01^2) after), SGD with
+# momentum 0.9 on batches of 128 and the paper's weight decay 5e-4. Each network gets its own learning
+# rate, the best training error after a one-epoch sweep, then trains from three seeds for the same
+# number of epochs; we compare the final test errors, mean +- standard deviation over the seeds.
+#
+# How far this is from the paper's 13% -> 11%: those networks (cuda-convnet's `layers-conv-local-13pct`
+# and `-11pct`) had locally connected layers and trained on 24x24 crops with reflections for 500
+# epochs or more; their normalisation sat after two layers, over windows of 9 maps. Here: six
+# epochs, no augmentation, LRN after all three ReLUs with the paper's n = 5.
+#
+# `04_results.json` keys: `settings`; `sweep` ({network: {lr: training error after the sweep, or null
+# where it diverged}}); `lr` ({network: chosen rate}); `runs` ({network: one record per seed: `seed`,
+# `train_errors`, `test_errors` per epoch, `seconds`}); `summary` ({network: `test_error` and
+# `train_error` (final; mean and std over seeds), `gap` (test - train; mean and std)},
+# `lrn_minus_plain` (final test error; mean and std of the per-seed differences)); `divisor`
+# ({pixel scale: percentiles 1/50/99/max of layer 1's LRN divisor}).
 
 # %%
 n_train, n_test = lesson.pick(quick=(128, 64), default=(2000, 500))
-epochs = lesson.pick(quick=2, default=10, data=30)
-lr = 0.01  # the paper's initial learning rate (section 5)
+epochs = lesson.pick(quick=2, default=10, data=6)
+rates = lesson.pick(quick=(0.003,), default=(0.001, 0.003, 0.01), data=(0.001, 0.003, 0.01))
+seeds = lesson.pick(quick=(lesson.args.seed,), default=(lesson.args.seed,),
+                    data=tuple(lesson.args.seed + i for i in range(3)))
+setup = {"pixels": "paper"}
 train_set, test_set = lesson.datasets(n_train, n_test)
-history, nets = {}, {}
-for name, use_lrn in (("no_lrn", False), ("lrn", True)):
-    ta.manual_seed(lesson.args.seed)
-    nets[name] = common.four_layer_cnn(lrn=use_lrn)
-    history[name] = lesson.train(nets[name], train_set, test_set, epochs, lr, name)
-final = {name: h[-1]["val_top1_error"] for name, h in history.items()}
-best = {name: min(r["val_top1_error"] for r in h) for name, h in history.items()}
-print(common.table([(name, f"{final[name]:.1%}", f"{best[name]:.1%}") for name in history],
-                   ("network", "final test error", "best test error")))
-print(f"LRN changes the final test error by {100 * (final['lrn'] - final['no_lrn']):+.1f} points "
-      "(paper, CIFAR-10: 13% -> 11%, i.e. -2 points)")
+lesson.record(settings={"n_train": len(train_set), "n_test": len(test_set), "epochs": epochs, "batch_size": 128,
+                        "momentum": 0.9, "weight_decay": 5e-4, "init": "cuda-convnet", "sweep_rates": rates,
+                        "sweep_epochs": 1, "seeds": seeds, "lrn": {"n": 5, "k": 2.0, "alpha": 1e-4, "beta": 0.75},
+                        **setup})
+variants = {"no_lrn": False, "lrn": True}
+
+
+def network(use_lrn):
+    return lambda: common.four_layer_cnn(lrn=use_lrn, init="cuda-convnet")
+
+
+lr, sweep = {}, {}
+for name, use_lrn in variants.items():
+    lr[name], sweep[name] = lesson.sweep(network(use_lrn), rates, train_set, test_set, 1, name, **setup)
+    lesson.record(sweep=sweep, lr=lr)
+runs, nets, history = {name: [] for name in variants}, {}, {}
+for seed in seeds:
+    for name, use_lrn in variants.items():
+        ta.manual_seed(seed)
+        nets[name] = network(use_lrn)()
+        history[name] = lesson.train(nets[name], train_set, test_set, epochs, lr[name], f"{name}_seed{seed}",
+                                     seed=seed, **setup)
+        runs[name].append({"seed": seed, "train_errors": [r["train_top1_error"] for r in history[name]],
+                           "test_errors": [r["val_top1_error"] for r in history[name]],
+                           "seconds": round(sum(r["seconds"] for r in history[name]), 1)})
+        lesson.record(runs=runs)
+summary = {name: {"test_error": common.spread([r["test_errors"][-1] for r in rs]),
+                  "train_error": common.spread([r["train_errors"][-1] for r in rs]),
+                  "gap": common.spread([r["test_errors"][-1] - r["train_errors"][-1] for r in rs])}
+           for name, rs in runs.items()}
+summary["lrn_minus_plain"] = common.spread([a["test_errors"][-1] - b["test_errors"][-1]
+                                            for a, b in zip(runs["lrn"], runs["no_lrn"])])
+lesson.record(summary=summary)
+print(common.table([(name, f"{lr[name]:g}", common.shown(summary[name]["train_error"]),
+                     common.shown(summary[name]["test_error"])) for name in variants],
+                   ("network", "lr", f"final training error ({len(seeds)} seeds)", "final test error")))
+diff = summary["lrn_minus_plain"]
+print(f"LRN changes the final test error by {common.shown(diff, points=True)} "
+      f"(paper, CIFAR-10: 13% -> 11%, i.e. -2 points)"
+      + (": inside the spread of the seeds" if len(seeds) > 1 and abs(diff[0]) <= 2 * diff[1] else ""))
 
 # %% [markdown]
 # How hard did LRN press in the trained network? The divisor (k + alpha * sum a_j^2)^beta of every
-# active unit of layer 1 (conv -> ReLU), over 256 test images prepared as in training (minus the
-# training set's mean image):
+# active unit of layer 1 (conv -> ReLU) of the last seed's LRN network, over 256 test images prepared
+# as in training, and the same images on the [0, 1] scale (the first layer is linear in its input,
+# so its activities shrink about 255 times):
 
 # %%
-images, _ = next(iter(lesson.loader(test_set, train_set, batch_size=256)))
-with ta.no_grad():
-    layer1 = nets["lrn"][1](nets["lrn"][0](images))
-    active = layer1.numpy() > 0
-    divisor = layer1.numpy()[active] / F.lrn(layer1).numpy()[active]
-print("LRN divisor in layer 1, percentiles 1/50/99/max:",
-      " / ".join(f"{v:.4f}" for v in np.percentile(divisor, [1, 50, 99, 100])),
-      f"(2^0.75 = {2 ** 0.75:.3f}: a constant scale, the paper's k alone)")
+divisors = {}
+for scale in ("paper", "unit"):
+    images, _ = next(iter(lesson.loader(test_set, train_set, batch_size=256, pixels=scale)))
+    with ta.no_grad():
+        layer1 = nets["lrn"][1](nets["lrn"][0](images))
+        active = layer1.numpy() > 0
+        divisor = layer1.numpy()[active] / F.lrn(layer1).numpy()[active]
+    divisors[scale] = np.percentile(divisor, [1, 50, 99, 100]).tolist()
+    print(f"LRN divisor in layer 1, pixels {scale:5s}, percentiles 1/50/99/max:",
+          " / ".join(f"{v:.4f}" for v in divisors[scale]), f"(2^0.75 = {2 ** 0.75:.3f}: the paper's k alone)")
+lesson.record(divisor=divisors)
 
 # %% [markdown]
-# With pixels on [0, 1] the divisor is, to three decimals, the constant 2^0.75 everywhere: at this
-# scale the paper's LRN is a fixed rescaling by 1/1.68, not a competition between kernels, and
-# whatever the ablation shows comes from that rescaling and from run-to-run noise. Three such layers
-# shrink the signal that reaches the classifier 1.68^3 = 4.8 times, and so its gradients: at the same
-# learning rate, the network with LRN learns more slowly. The paper fed
-# pixels on [0, 255], where activities are about 255 times larger and alpha * sum a_j^2 does reach
-# k. An exercise: rerun the ablation with alpha multiplied by 255^2, which divides [0, 1] activities
-# exactly as the paper's alpha divides activities 255 times larger.
+# With pixels on [0, 1] the divisor is, to three decimals, the constant 2^0.75 everywhere: at that
+# scale the paper's LRN is a fixed rescaling by 1/1.68, not a competition between kernels (the
+# lesson's earlier runs on [0, 1] pixels measured just that: with one shared learning rate the
+# network with LRN learnt more slowly, 69.8% against 52.6% test error, as three such layers shrink
+# the signal 4.8 times). On the paper's [0, 255] scale alpha * sum a_j^2 does reach k and the
+# divisor differs from unit to unit: the lateral inhibition the paper describes. Whether it helps
+# at this budget is the table above (and lessons/README.md).
 #
-# The figure: left, the worked example (activity before and after LRN); right, the test error of the
-# ablation, epoch by epoch.
+# The figure: left, the worked example (activity before and after LRN); right, the training and
+# test error of the ablation's last seed, epoch by epoch.
 
 # %%
 fig, (left, right) = common.plt.subplots(1, 2, figsize=(12, 4.5), gridspec_kw={"width_ratios": [1, 2]})
@@ -155,6 +208,7 @@ left.set_xticks(pos, [f"i={i}" for i in pos])
 left.set_xlabel("channel")
 left.set(ylabel="activity at one pixel", title="worked example: n=5, k=1, alpha=1, beta=0.75")
 left.legend()
-lesson.plot_errors(right, {"without LRN": history["no_lrn"], "with LRN": history["lrn"]}, "four-layer CNN", train_set)
+lesson.plot_errors(right, {f"without LRN, seed {seeds[-1]}": history["no_lrn"],
+                          f"with LRN, seed {seeds[-1]}": history["lrn"]}, "four-layer CNN", train_set, train=True)
 lesson.save(fig, "lrn")
 lesson.done()

@@ -237,6 +237,24 @@ def subset(dataset, n, seed):
     return part
 
 
+def spread(values):
+    """(mean, std) of the values of several seeds, or (None, None) when any is missing (a run that did
+    not get there)."""
+    if not values or any(v is None for v in values):
+        return None, None
+    return float(np.mean(values)), float(np.std(values))
+
+
+def shown(pair, points=False):
+    """A (mean, std) of ``spread`` as text: an error rate in per cent, or with ``points=True`` a
+    difference of rates in percentage points; the std only where it is nonzero (several seeds)."""
+    mean, std = pair
+    if mean is None:
+        return "-"
+    text = f"{100 * mean:+.1f}" if points else f"{100 * mean:.1f}"
+    return text + (f" +- {100 * std:.1f}" if std else "") + (" points" if points else "%")
+
+
 def table(rows, header):
     """A plain-text table: ``rows`` of values under ``header`` (numbers right-aligned)."""
     cells = [[str(h) for h in header]] + [[f"{v:,}" if isinstance(v, (int, np.integer)) else str(v) for v in r]
