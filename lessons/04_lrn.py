@@ -110,12 +110,10 @@ print("max |paper - converted|:", float(np.abs(F.lrn(big).numpy() - F.lrn(big, *
 # epochs or more; their normalisation sat after two layers, over windows of 9 maps. Here: six
 # epochs, no augmentation, LRN after all three ReLUs with the paper's n = 5.
 #
-# `04_results.json` keys: `settings`; `sweep` ({network: {lr: training error after the sweep, or null
-# where it diverged}}); `lr` ({network: chosen rate}); `runs` ({network: one record per seed: `seed`,
-# `train_errors`, `test_errors` per epoch, `seconds`}); `summary` ({network: `test_error` and
-# `train_error` (final; mean and std over seeds), `gap` (test - train; mean and std)},
-# `lrn_minus_plain` (final test error; mean and std of the per-seed differences)); `divisor`
-# ({pixel scale: percentiles 1/50/99/max of layer 1's LRN divisor}).
+# `04_results.json` keys: `settings`; those of `Lesson.ablation` (lessons/common.py: `sweep`, `lr`,
+# `runs`, `summary`) for the networks `no_lrn` and `lrn`; `summary.lrn_minus_plain` (`common.paired`:
+# the per-seed differences of the final test error and of the gap, mean and std); `divisor` ({pixel scale: percentiles 1/50/99/max of
+# layer 1's LRN divisor}).
 
 # %%
 n_train, n_test = lesson.pick(quick=(128, 64), default=(2000, 500))
@@ -129,39 +127,12 @@ lesson.record(settings={"n_train": len(train_set), "n_test": len(test_set), "epo
                         "momentum": 0.9, "weight_decay": 5e-4, "init": "cuda-convnet", "sweep_rates": rates,
                         "sweep_epochs": 1, "seeds": seeds, "lrn": {"n": 5, "k": 2.0, "alpha": 1e-4, "beta": 0.75},
                         **setup})
-variants = {"no_lrn": False, "lrn": True}
-
-
-def network(use_lrn):
-    return lambda: common.four_layer_cnn(lrn=use_lrn, init="cuda-convnet")
-
-
-lr, sweep = {}, {}
-for name, use_lrn in variants.items():
-    lr[name], sweep[name] = lesson.sweep(network(use_lrn), rates, train_set, test_set, 1, name, **setup)
-    lesson.record(sweep=sweep, lr=lr)
-runs, nets, history = {name: [] for name in variants}, {}, {}
-for seed in seeds:
-    for name, use_lrn in variants.items():
-        ta.manual_seed(seed)
-        nets[name] = network(use_lrn)()
-        history[name] = lesson.train(nets[name], train_set, test_set, epochs, lr[name], f"{name}_seed{seed}",
-                                     seed=seed, **setup)
-        runs[name].append({"seed": seed, "train_errors": [r["train_top1_error"] for r in history[name]],
-                           "test_errors": [r["val_top1_error"] for r in history[name]],
-                           "seconds": round(sum(r["seconds"] for r in history[name]), 1)})
-        lesson.record(runs=runs)
-summary = {name: {"test_error": common.spread([r["test_errors"][-1] for r in rs]),
-                  "train_error": common.spread([r["train_errors"][-1] for r in rs]),
-                  "gap": common.spread([r["test_errors"][-1] - r["train_errors"][-1] for r in rs])}
-           for name, rs in runs.items()}
-summary["lrn_minus_plain"] = common.spread([a["test_errors"][-1] - b["test_errors"][-1]
-                                            for a, b in zip(runs["lrn"], runs["no_lrn"])])
+variants = {"no_lrn": lambda: common.four_layer_cnn(init="cuda-convnet"),
+            "lrn": lambda: common.four_layer_cnn(lrn=True, init="cuda-convnet")}
+summary, runs, nets, history = lesson.ablation(variants, rates, seeds, epochs, train_set, test_set, **setup)
+summary["lrn_minus_plain"] = common.paired(runs, "lrn", "no_lrn")
 lesson.record(summary=summary)
-print(common.table([(name, f"{lr[name]:g}", common.shown(summary[name]["train_error"]),
-                     common.shown(summary[name]["test_error"])) for name in variants],
-                   ("network", "lr", f"final training error ({len(seeds)} seeds)", "final test error")))
-diff = summary["lrn_minus_plain"]
+diff = summary["lrn_minus_plain"]["test_error"]
 print(f"LRN changes the final test error by {common.shown(diff, points=True)} "
       f"(paper, CIFAR-10: 13% -> 11%, i.e. -2 points)"
       + (": inside the spread of the seeds" if len(seeds) > 1 and abs(diff[0]) <= 2 * diff[1] else ""))

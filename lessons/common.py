@@ -147,34 +147,50 @@ class Lesson:
         (training images) or ``test_transform`` (test images) runs, ending in CHW floats (both
         default to ``ToFloat()``). ``schedule``: a function of the optimiser returning a
         learning-rate schedule, e.g. ``lambda opt: optim.ReduceOnPlateau(opt)``. ``stop(history)``
-        ends the run early (see ``fit``); ``seed`` orders the batches (default: ``--seed``).
+        ends the run early (see ``fit``); ``seed`` orders the batches (default: ``--seed``). A run
+        left in its folder by the same command with the same settings (an interrupted lesson) is
+        continued from its ``last.npz``, bit for bit, instead of trained again.
         The run (metrics.jsonl, curves.png, checkpoints) goes to ``<out>/<number>_<name>/``. Returns
         fit's per-epoch records: "train_top1_error" (measured while the epoch trains, as in the
         paper's Figure 1), "val_top1_error" (here: the test set), losses, lr, seconds.
         """
-        from tinyalex import optim
+        from tinyalex import checkpoint, optim
         from tinyalex.train import fit
         model.to(self.device)
         seed = self.args.seed if seed is None else seed
         train_loader = self.loader(train_set, train_set, transform, batch_size, pixels, shuffle=True, seed=seed)
         test_loader = self.loader(test_set, train_set, test_transform, pixels=pixels)
         optimizer = optim.SGD(model.parameters(), lr, weight_decay=weight_decay)
-        print(f"--- training {name}: {len(train_set):,} images, {epochs} epochs, lr {lr}")
-        return fit(model, optimizer, train_loader, test_loader, epochs, str(self.out / f"{self.number}_{name}"),
-                   schedule=schedule(optimizer) if schedule else None, progress=True,
-                   log=lambda line: print(f"  {name}: {line}"), stop=stop)
+        run = self.out / f"{self.number}_{name}"
+        # what makes this run this run: the same command finds it again and continues it, exactly
+        key = {"lesson": self.number, "name": name, "mode": self.mode, "data": self.args.data, "seed": seed,
+               "n_train": len(train_set), "lr": lr, "batch_size": batch_size, "weight_decay": weight_decay,
+               "pixels": pixels, "model": repr(model)}
+        resume = run / "last.npz"
+        try:
+            resume = resume if checkpoint.load(resume).extra.get("lesson_run") == key else None
+        except (OSError, checkpoint.CheckpointError):  # no run yet, or not one to continue
+            resume = None
+        print(f"--- training {name}: {len(train_set):,} images, {epochs} epochs, lr {lr}"
+              + (f" (continuing {resume})" if resume else ""))
+        return fit(model, optimizer, train_loader, test_loader, epochs, str(run),
+                   schedule=schedule(optimizer) if schedule else None, progress=True, resume=resume,
+                   extra={"lesson_run": key}, log=lambda line: print(f"  {name}: {line}"), stop=stop)
 
-    def sweep(self, make_model, rates, train_set, test_set, epochs, name, **options):
+    def sweep(self, make_model, rates, train_set, test_set, epochs, name, widen=3, **options):
         """The learning rate that trains ``make_model()`` fastest: each of ``rates`` for ``epochs``
         epochs from the same initial weights, scored by the last epoch's training error.
 
         AlexNet, Figure 1: "The learning rates for each network were chosen independently to make
-        training as fast as possible." Returns (best rate, {rate: training error, or None where the
-        run diverged}); ``options`` go to ``train``.
+        training as fast as possible." A best rate at either end of ``rates`` is no proof of a best:
+        the grid then grows by a factor 3 past that end, up to ``widen`` more rates, until the
+        newest rate trains worse or diverges. Returns (best rate, {rate: training error, or None
+        where the run diverged}); ``options`` go to ``train``.
         """
         from tinyalex.train import NonFiniteLoss
         scores = {}
-        for lr in rates:
+
+        def score(lr):
             ta.manual_seed(self.args.seed)
             try:
                 history = self.train(make_model(), train_set, test_set, epochs, lr, f"{name}_sweep_lr{lr:g}", **options)
@@ -182,13 +198,60 @@ class Lesson:
             except NonFiniteLoss as e:
                 print(f"  lr {lr:g} diverged: {e}")
                 scores[lr] = None
-        finite = {lr: e for lr, e in scores.items() if e is not None}
-        if not finite:
-            raise RuntimeError(f"{name}: every learning rate of {rates} diverged; try smaller ones")
-        best = min(finite, key=finite.get)
-        print(table([(f"{lr:g}", "diverged" if e is None else f"{e:.1%}", "<- best" if lr == best else "")
-                     for lr, e in scores.items()], (f"{name}: lr", f"training error after {epochs} epoch(s)", "")))
-        return best, scores
+
+        def best():
+            finite = {lr: e for lr, e in scores.items() if e is not None}
+            if not finite:
+                raise RuntimeError(f"{name}: every learning rate of {sorted(scores)} diverged; try smaller ones")
+            return min(finite, key=finite.get)
+
+        for lr in rates:
+            score(lr)
+        for _ in range(widen):
+            low, high = min(scores), max(scores)
+            if best() not in (low, high) or len(scores) < 2:
+                break
+            score(float(f"{high * 3:.3g}") if best() == high else float(f"{low / 3:.3g}"))
+        chosen = best()
+        print(table([(f"{lr:g}", "diverged" if e is None else f"{e:.1%}", "<- best" if lr == chosen else "")
+                     for lr, e in sorted(scores.items())], (f"{name}: lr", f"training error after {epochs} epoch(s)", "")))
+        return chosen, dict(sorted(scores.items()))
+
+    def ablation(self, variants, rates, seeds, epochs, train_set, test_set, **options):
+        """The paper's ablations, each network with its own learning rate and over several seeds.
+
+        ``variants`` maps a name to a function making a fresh network. Each variant's rate is the best
+        of ``rates`` after a one-epoch ``sweep``; then every variant trains for ``epochs`` from each of
+        ``seeds`` (the same initial weights and batches for all variants of a seed). Records, in
+        ``NN_results.json`` as they come: ``sweep``, ``lr``, ``runs`` ({name: per seed ``seed``,
+        ``train_errors``, ``test_errors``, ``seconds``}) and ``summary`` ({name: final ``test_error``,
+        ``train_error`` and ``gap`` (test - train), each (mean, std) over the seeds}). Returns
+        (summary, runs, {name: the last seed's network}, {name: its history}).
+        """
+        lr, sweep = {}, {}
+        for name, make in variants.items():
+            lr[name], sweep[name] = self.sweep(make, rates, train_set, test_set, 1, name, **options)
+            self.record(sweep=sweep, lr=lr)
+        runs, nets, history = {name: [] for name in variants}, {}, {}
+        for seed in seeds:
+            for name, make in variants.items():
+                ta.manual_seed(seed)
+                nets[name] = make()
+                history[name] = self.train(nets[name], train_set, test_set, epochs, lr[name], f"{name}_seed{seed}",
+                                           seed=seed, **options)
+                runs[name].append({"seed": seed, "train_errors": [r["train_top1_error"] for r in history[name]],
+                                   "test_errors": [r["val_top1_error"] for r in history[name]],
+                                   "seconds": round(sum(r["seconds"] for r in history[name]), 1)})
+                self.record(runs=runs)
+        summary = {name: {"test_error": spread([r["test_errors"][-1] for r in rs]),
+                          "train_error": spread([r["train_errors"][-1] for r in rs]),
+                          "gap": spread([r["test_errors"][-1] - r["train_errors"][-1] for r in rs])}
+                   for name, rs in runs.items()}
+        self.record(summary=summary)
+        print(table([(name, f"{lr[name]:g}", shown(summary[name]["train_error"]), shown(summary[name]["test_error"]),
+                      shown(summary[name]["gap"], points=True)) for name in variants],
+                    ("network", "lr", f"final training error ({len(seeds)} seeds)", "final test error", "gap")))
+        return summary, runs, nets, history
 
     def loader(self, dataset, train_set, transform=None, batch_size=500, pixels="unit", **options):
         """A DataLoader over ``dataset`` on this lesson's device that prepares images as ``train`` does:
@@ -243,6 +306,17 @@ def spread(values):
     if not values or any(v is None for v in values):
         return None, None
     return float(np.mean(values)), float(np.std(values))
+
+
+def paired(runs, a, b):
+    """Variant ``a`` minus variant ``b`` of ``Lesson.ablation``'s runs, seed by seed: the final test
+    error (``test_error``) and the train-test gap (``gap``), each (mean, std) of the differences."""
+    def final(record, split):
+        return record[f"{split}_errors"][-1]
+    pairs = list(zip(runs[a], runs[b], strict=True))
+    return {"test_error": spread([final(x, "test") - final(y, "test") for x, y in pairs]),
+            "gap": spread([(final(x, "test") - final(x, "train")) - (final(y, "test") - final(y, "train"))
+                           for x, y in pairs])}
 
 
 def shown(pair, points=False):

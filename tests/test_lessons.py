@@ -39,11 +39,18 @@ def test_lesson_runs_quick(script, tmp_path):
     assert "far too short to compare" in run.stdout, f"{script.name} --quick does not warn that it compares nothing"
 
 
-def test_lesson_02_records_the_race_to_25_percent(tmp_path):
-    run = subprocess.run([sys.executable, "02_relu_vs_tanh.py", "--quick", "--out", str(tmp_path)], cwd=LESSONS,
-                         env={**os.environ, "MPLBACKEND": "Agg"}, capture_output=True, text=True, timeout=TIMEOUT_S)
-    assert run.returncode == 0, run.stderr[-3000:]
-    results = json.loads((tmp_path / "02_results.json").read_text())
+def test_lesson_02_records_the_race_to_25_percent_and_a_rerun_continues_its_runs(tmp_path):
+    def lesson_02():
+        run = subprocess.run([sys.executable, "02_relu_vs_tanh.py", "--quick", "--out", str(tmp_path)], cwd=LESSONS,
+                             env={**os.environ, "MPLBACKEND": "Agg"}, capture_output=True, text=True, timeout=TIMEOUT_S)
+        assert run.returncode == 0, run.stderr[-3000:]
+        return run.stdout, json.loads((tmp_path / "02_results.json").read_text())
+
+    first, results = lesson_02()
+    assert "continuing" not in first
+    again, rerun = lesson_02()  # the same command again: every run is found and none trains again
+    assert again.count("(continuing ") == again.count("--- training ") == 4
+    assert rerun["runs"] == results["runs"] and rerun["sweep"] == results["sweep"]
     assert set(results["lr"]) == set(results["sweep"]) == {"relu", "tanh"}
     for name in ("relu", "tanh"):
         (record,) = results["runs"][name]

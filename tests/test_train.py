@@ -69,6 +69,9 @@ def test_fit_stops_after_the_epoch_that_meets_its_stop_rule(tmp_path):
                         stop=lambda h: seen.append(len(h)) or len(h) == 2)
     assert len(history) == 2 and seen == [1, 2]
     assert checkpoint.load(tmp_path / "last.npz").extra["epoch"] == 2  # the last epoch is saved before stopping
+    again = train.fit(*setup(), epochs=5, out_dir=tmp_path, log=lambda s: None, resume=tmp_path / "last.npz",
+                      stop=lambda h: len(h) >= 2)
+    assert again == history  # resuming a run that had stopped trains no further
 
 
 def test_resume_reproduces_the_uninterrupted_run_bit_for_bit(tmp_path):

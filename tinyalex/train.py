@@ -157,7 +157,7 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
     the uninterrupted one. ``schedule.step(val_top1_error)`` is called after each epoch when given.
     ``extra`` (JSON-able: the model's name and arguments, the command line) goes into every checkpoint.
     ``stop(history)`` returning True ends the run after that epoch, before ``epochs`` (e.g. once a
-    target training error is reached). Returns the list of per-epoch records.
+    target training error is reached); a resumed run that had already stopped trains no further. Returns the list of per-epoch records.
     """
     history, start_epoch = [], 0
     if resume is not None:
@@ -172,7 +172,8 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
         kept = f"; the last good checkpoint is {last}" if os.path.exists(last) else ""
         return NonFiniteLoss(f"{message}{kept}")
 
-    for epoch in range(start_epoch, epochs):
+    finished = stop is not None and bool(history) and stop(history)  # a resumed run that had already stopped
+    for epoch in range(start_epoch, start_epoch if finished else epochs):
         train_loader.set_epoch(epoch)
         tic = time.perf_counter()
         try:
