@@ -145,8 +145,8 @@ def cmd_train(args):
                                    device=loader_device, transform=train_transform(spec, augment, train_set),
                                    workers=args.workers, **share)
     if len(train_loader) == 0:  # whole batches only, so that every step averages the same number of images
-        raise ValueError(f"--batch-size {args.batch_size} x {distributed.size()} process(es) is more than the "
-                         f"{len(train_set)} training images; lower it")
+        raise ValueError(f"--batch-size {_batch_text(args.batch_size)} is more than the {len(train_set)} "
+                         "training images; lower it")
     test_loader = data.DataLoader(test_set, args.batch_size, device=loader_device, transform=test_transform(spec),
                                   workers=args.workers, **share)
     sgd = optim.SGD(model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
@@ -183,7 +183,8 @@ def _batch_text(per_process):
 
 def _data_facts(train_set, test_set):
     """What must be the same data on every process: sizes and checksums of the images and labels."""
-    return {f"{name} set": (len(s), [distributed.checksum(a) for a in s.images_labels()])
+    return {f"{name} set": {"size": len(s), "checksum of the images and labels":
+                            [distributed.checksum(a) for a in s.images_labels()]}
             for name, s in (("training", train_set), ("test", test_set))}
 
 

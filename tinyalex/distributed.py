@@ -98,17 +98,25 @@ def check_same(facts):
     processes, with the value each rank has. Every rank raises the same error."""
     if size() == 1:
         return
-    every = _comm.allgather(facts)
-    differ = sorted(k for k in set().union(*every) if len({repr(f.get(k)) for f in every}) > 1)
-    if differ:
-        raise ValueError("the processes were not started alike: " + "; ".join(
-            f"{key} differs ({', '.join(f'rank {r}: {_short(f.get(key))}' for r, f in enumerate(every))})"
-            for key in differ))
+    problems = _differences(_comm.allgather(facts))
+    if problems:
+        raise ValueError("the processes were not started alike: " + "; ".join(problems))
 
 
-def _short(value, width=60):
-    text = repr(value)
-    return text if len(text) <= width else text[:width - 3] + "..."
+def _differences(every, prefix=""):
+    """'<key> differs (rank 0: .., rank 1: ..)' for each key whose values in the dicts ``every`` (one
+    per rank) are not all equal; in a nested dict, for the first of its keys that differs."""
+    problems = []
+    for key in sorted(set().union(*every)):
+        values = [f.get(key) for f in every]
+        if len({repr(v) for v in values}) == 1:
+            continue
+        if all(isinstance(v, dict) for v in values):
+            problems += _differences(values, f"{prefix}{key} ")[:1]
+        else:
+            ranks = ", ".join(f"rank {r}: {v!r}" for r, v in enumerate(values))
+            problems.append(f"{prefix}{key} differs ({ranks})")
+    return problems
 
 
 def checksum(array):
