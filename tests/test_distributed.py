@@ -5,6 +5,7 @@ thread, niced); each takes a few seconds. They skip where mpi4py or mpiexec is a
 """
 import os
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -109,6 +110,21 @@ def test_a_killed_process_ends_the_run_in_bounded_time_and_the_last_checkpoint_s
     assert done.returncode != 0 and time.monotonic() - tic < 90, done.stderr  # 1000 epochs: about 3 minutes
     if os.path.exists(tmp_path / "run" / "last.npz"):  # an epoch may have ended before the kill
         assert checkpoint.load(tmp_path / "run" / "last.npz").extra["epoch"] >= 1
+
+
+@needs_mpi
+def test_ctrl_c_stops_both_processes_and_leaves_a_checkpoint_that_loads(tmp_path):
+    last = tmp_path / "run" / "last.npz"
+    run = subprocess.Popen(["nice", "-n", "19", MPIEXEC, "-n", "2"] + TRAIN + ["--quick", "--epochs", "1000",
+                           "--workers", "0", "--quiet", "--out", str(tmp_path / "run")], env=_env(),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 60
+    while not last.exists() and run.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    run.send_signal(signal.SIGINT)  # what Ctrl-C sends; mpiexec passes it on to every process
+    _, err = run.communicate(timeout=30)
+    assert run.returncode == 130 and "interrupted; continue with --resume" in err, err
+    assert checkpoint.load(last).extra["epoch"] >= 1  # the interrupted save, if any, left the last one whole
 
 
 def test_a_checkpoint_of_two_processes_is_not_resumed_by_one():
