@@ -4,6 +4,7 @@
     tinyalex train --data cifar10 --device cuda --epochs 30
     tinyalex evaluate --checkpoint runs/<run>/best.npz --ten-crop
     tinyalex predict --checkpoint runs/<run>/best.npz cat.jpg ship.png
+    mpiexec -n 2 tinyalex train --batch-size 64      # data-parallel: a batch of 128 cut in two
 
 A user's mistake (a missing file, a damaged checkpoint, an unknown device, an unreadable image)
 gets a one-line message and exit status 2, not a traceback.
@@ -15,10 +16,11 @@ import os
 import sys
 import tempfile
 import time
+import traceback
 
 import numpy as np
 
-from . import backend, checkpoint, data, models, optim, train as training
+from . import backend, checkpoint, data, distributed, models, optim, train as training
 from .data import transforms as T
 from .data.folder import decode
 from .backend import manual_seed
@@ -86,6 +88,8 @@ def _split(name, train, n, seed):
 
 # ------------------------------------------------------------------ train
 def cmd_train(args):
+    if distributed.init() > 1 and distributed.rank():
+        sys.stdout = open(os.devnull, "w")  # rank 0 alone prints (its errors, too, go to stderr)
     if args.resume:  # continue the saved run: its arguments, except where it runs and for how long
         saved = _load_run(args.resume).extra["args"]
         args.out = args.out or os.path.dirname(args.resume) or "."  # not the saved --out: it may be relative
@@ -107,7 +111,7 @@ def cmd_train(args):
         raise ValueError(f"--seed must be 0 or more, got {args.seed}")
     if args.dropout is None:
         args.dropout = preset["dropout"]
-    device = backend.parse_device(args.device)
+    device = backend.parse_device(distributed.device_for_rank(args.device))
     devices = tuple(backend.parse_device(d) for d in args.columns.split(",")) if args.columns else None
     for d in (device,) + (devices or ()):
         backend.module_for(d)  # fails now, with the reason, if that GPU is not there
@@ -129,27 +133,33 @@ def cmd_train(args):
     if devices:
         model_args["devices"] = list(devices)
     model = models.get(args.model, **model_args)
-    if not devices:
-        model.to(device)
+    model.to(None if devices else device, dtype=args.dtype)
     loader_device = devices[0] if devices else device
     _check_input(model, args.model, spec["image_size"], loader_device)
+    distributed.check_same({"model": args.model, "parameter shapes": {n: list(p.shape) for n, p in model.named_parameters()},
+                            **_data_facts(train_set, test_set), **_options_of(args)})
+    distributed.broadcast_parameters(model)
+    distributed.seed_by_rank(args.seed)  # dropout masks differ per process
+    share = {"rank": distributed.rank(), "world_size": distributed.size(), "dtype": args.dtype}
     train_loader = data.DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, drop_last=True,
                                    device=loader_device, transform=train_transform(spec, augment, train_set),
-                                   workers=args.workers)
+                                   workers=args.workers, **share)
     if len(train_loader) == 0:  # whole batches only, so that every step averages the same number of images
-        raise ValueError(f"--batch-size {args.batch_size} is more than the {len(train_set)} training images; "
-                         "lower it")
+        raise ValueError(f"--batch-size {_batch_text(args.batch_size)} is more than the {len(train_set)} "
+                         "training images; lower it")
     test_loader = data.DataLoader(test_set, args.batch_size, device=loader_device, transform=test_transform(spec),
-                                  workers=args.workers)
-    optimizer = optim.SGD(model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
-    schedule = optim.ReduceOnPlateau(optimizer, patience=args.patience)
+                                  workers=args.workers, **share)
+    sgd = optim.SGD(model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
+    schedule = optim.ReduceOnPlateau(sgd, patience=args.patience)
+    optimizer = distributed.AveragedGradients(sgd) if distributed.size() > 1 else sgd
 
-    _check_run_directory(out, args.resume)
+    if distributed.rank() == 0:  # the one process that writes
+        _check_run_directory(out, args.resume)
     source = args.data or f"the embedded synthetic shapes ({len(train_set)} training, {len(test_set)} test images)"
     knobs = f", width x{args.width}, norm={args.norm}, dropout {args.dropout}" if args.model == "alexnet-cifar" else ""
     print(f"Training {args.model} ({model.num_parameters():,} parameters{knobs}) "
           f"on {source}, device {', '.join(devices) if devices else device}: {args.epochs} epochs of "
-          f"{len(train_loader)} batches of {args.batch_size}, SGD lr {args.lr} momentum {args.momentum} "
+          f"{len(train_loader)} batches of {_batch_text(args.batch_size)}, SGD lr {args.lr} momentum {args.momentum} "
           f"weight decay {args.weight_decay}, augmentation {'+'.join(augment) or 'none'}. Run directory: {out}")
     if "seconds" in preset and (args.epochs, args.batch_size, args.width) == tuple(
             preset[k] for k in ("epochs", "batch_size", "width")):
@@ -164,6 +174,24 @@ def cmd_train(args):
           f"(accuracy {1 - best['val_top1_error']:.1%}), top-5 error {best['val_top5_error']:.1%}, at epoch "
           f"{best['epoch']}. Checkpoints {out}/best.npz and last.npz; metrics.jsonl, curves.png.")
     return 0
+
+
+def _batch_text(per_process):
+    n = distributed.size()
+    return str(per_process) if n == 1 else f"{n} x {per_process} ({n} processes)"
+
+
+def _data_facts(train_set, test_set):
+    """What must be the same data on every process: sizes and checksums of the images and labels."""
+    return {f"{name} set": {"size": len(s), "checksum of the images and labels":
+                            [distributed.checksum(a) for a in s.images_labels()]}
+            for name, s in (("training", train_set), ("test", test_set))}
+
+
+def _options_of(args):
+    """The options that must agree across processes (not where each writes, shows or loads from)."""
+    return {f"--{k.replace('_', '-')}": v for k, v in vars(args).items()
+            if k not in ("run", "out", "quiet", "workers")}
 
 
 def _flags(keys):
@@ -192,7 +220,7 @@ def _check_input(model, name, side, device):
     model.eval()  # no dropout masks: the engine's generator is left as it was
     try:
         with no_grad():
-            model(Tensor(backend.to_device(np.zeros((1, 3, side, side), np.float32), device)))
+            model(Tensor(backend.to_device(np.zeros((1, 3, side, side), model.parameters()[0].dtype), device)))
     except ValueError as e:
         raise ValueError(f"{name} cannot take the {side}x{side} images of this data set ({e}); "
                          "resize them or choose another --model") from None
@@ -318,8 +346,10 @@ def build_parser():
                    "test images of the embedded synthetic shapes)")
     t.add_argument("--epochs", type=int, help=f"epochs in all (default: {default['epochs']} without --data, "
                    f"{full['epochs']} with)")
-    t.add_argument("--batch-size", type=int, help=f"mini-batch size (default: {default['batch_size']} without "
-                   f"--data, {full['batch_size']} with)")
+    t.add_argument("--batch-size", type=int, help=f"mini-batch size of each process: under mpiexec -n N a step "
+                   f"averages N of them (default: {default['batch_size']} without --data, {full['batch_size']} with)")
+    t.add_argument("--dtype", default="float32", choices=("float32", "float64"),
+                   help="parameters and images (float64: to compare runs to the last bit)")
     t.add_argument("--columns", help="one device per column of the two-column network, e.g. cuda:0,cuda:1 or cuda,cpu")
     t.add_argument("--lr", type=float, default=0.01, help="learning rate (the paper: 0.01, /10 on plateaus)")
     t.add_argument("--momentum", type=float, default=0.9, help="momentum (the paper: 0.9)")
@@ -366,10 +396,18 @@ def main(argv=None):
     argv = sys.argv[1:] if argv is None else list(argv)
     backend.keep_freed_cpu_memory()  # one short-lived process: CPU steps 6-20% faster (see there)
     try:
-        return _run(argv)
+        status = _run(argv)
     except BrokenPipeError:  # the reader has gone (tinyalex grade --list | head): stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # Python flushes stdout again at exit
         return 1
+    except BaseException:
+        if distributed.size() > 1:  # a process that ends alone leaves the others waiting in an all-reduce
+            traceback.print_exc()
+            distributed.abort(1)
+        raise
+    if status and distributed.size() > 1:
+        distributed.abort(status)
+    return status
 
 
 def _run(argv):

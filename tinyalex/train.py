@@ -17,7 +17,7 @@ import time
 
 import numpy as np
 
-from . import backend, checkpoint, viz
+from . import backend, checkpoint, distributed, viz
 from . import functional as F
 from .metrics import Running, topk_correct
 from .data import transforms
@@ -31,7 +31,7 @@ class NonFiniteLoss(RuntimeError):
 def _progress(loader, desc, enabled):
     from tqdm import tqdm
     return tqdm(loader, desc=desc, leave=False, dynamic_ncols=True,
-                disable=not (enabled and sys.stderr.isatty()))
+                disable=not (enabled and sys.stderr.isatty() and distributed.rank() == 0))
 
 
 def _check_finite(losses, epoch, first_step):
@@ -48,8 +48,8 @@ def train_epoch(model, loader, optimizer, epoch=0, sync_every=20, progress=False
     """One pass over ``loader``: forward, softmax cross-entropy, backward, ``optimizer.step()``.
 
     Returns ``{"loss", "top1", "images_per_s"}`` averaged over the epoch's images (``top1`` is the
-    *error* rate, as the paper reports it). Raises NonFiniteLoss, naming the epoch and step, as soon
-    as a NaN/inf loss is read.
+    *error* rate, as the paper reports it), over the images of all processes when there are several.
+    Raises NonFiniteLoss, naming the epoch and step, as soon as a NaN/inf loss is read.
     """
     model.train()
     running, pending = Running(), []
@@ -72,7 +72,7 @@ def train_epoch(model, loader, optimizer, epoch=0, sync_every=20, progress=False
     if pending:
         with backend.on_device(loss.device):
             _check_finite(pending, epoch, step + 1 - len(pending))
-    return _summary(running, start)
+    return _summary(distributed.sum_running(running, ("loss", "correct")), start)
 
 
 def _summary(running, start):
@@ -94,7 +94,8 @@ def evaluate(model, loader, ten_crop=None, progress=False):
     five 224x224 patches (the four corner patches and the center patch) as well as their horizontal
     reflections ... and averaging the predictions made by the network's softmax layer on the ten
     patches" (Section 4.1). The loader then yields whole images, cropped here on their device; the
-    loss is that of the averaged softmax.
+    loss is that of the averaged softmax. With several processes, each evaluates its share of the
+    loader's batches and the rates are those of all the images.
     """
     model.eval()
     running = Running()
@@ -117,7 +118,7 @@ def evaluate(model, loader, ten_crop=None, progress=False):
                 loss = -xp.log(xp.maximum(p_true, xp.finfo(probs.dtype).tiny)).sum()
                 top1, top5 = topk_correct(probs, targets)
                 running.add(len(labels), loss=loss, top1=top1, top5=top5)
-    averages = running.read()
+    averages = distributed.sum_running(running, ("loss", "top1", "top5")).read()
     if not math.isfinite(averages["loss"]):
         raise NonFiniteLoss(f"the network's outputs are not finite (test loss {averages['loss']}): its weights "
                             "have diverged, so its error rates mean nothing")
@@ -146,6 +147,17 @@ def resume_point(saved):
     return history, epoch, rng
 
 
+def _write_run(out_dir, model, optimizer, schedule, extra):
+    """last.npz, best.npz (when this epoch is the best so far), metrics.jsonl and curves.png."""
+    history, last = extra["history"], os.path.join(out_dir, "last.npz")
+    checkpoint.save(last, model, optimizer, schedule, extra=extra)
+    if history[-1]["val_top1_error"] <= min(r["val_top1_error"] for r in history):
+        with open(last, "rb") as src, checkpoint.atomic_write(os.path.join(out_dir, "best.npz")) as dst:
+            shutil.copyfileobj(src, dst)
+    _write_metrics(os.path.join(out_dir, "metrics.jsonl"), history)
+    viz.plot_curves(history, os.path.join(out_dir, "curves.png"))
+
+
 def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=None, resume=None,
         extra=None, progress=False, log=print, stop=None):
     """Train for ``epochs`` epochs (in all, counting those of a resumed run) and keep a run directory.
@@ -157,16 +169,21 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
     the uninterrupted one. ``schedule.step(val_top1_error)`` is called after each epoch when given.
     ``extra`` (JSON-able: the model's name and arguments, the command line) goes into every checkpoint.
     ``stop(history)`` returning True ends the run after that epoch, before ``epochs`` (e.g. once a
-    target training error is reached); a resumed run that had already stopped trains no further. Returns the list of per-epoch records.
+    target training error is reached); a resumed run that had already stopped trains no further.
+    Returns the list of per-epoch records. With several processes (``distributed``) rank 0 alone logs
+    and writes; each process resumes its own generator.
     """
     history, start_epoch = [], 0
     if resume is not None:
         saved = checkpoint.load(resume)
         history, start_epoch, rng = resume_point(saved)  # checked first: a refused resume changes nothing
+        rng = distributed.resumed_generator_state(saved.extra, rng)
         saved.restore(model, optimizer, schedule)
         backend.default_generator.set_state(rng)
         log(f"resumed from {resume} after epoch {start_epoch}")
-    last, best = os.path.join(out_dir, "last.npz"), os.path.join(out_dir, "best.npz")
+    last = os.path.join(out_dir, "last.npz")
+    main = distributed.rank() == 0
+    log = log if main else (lambda *_: None)
 
     def stopped(message):  # nothing of the diverged epoch is saved; say what is left
         kept = f"; the last good checkpoint is {last}" if os.path.exists(last) else ""
@@ -194,13 +211,11 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
         log(f"epoch {epoch + 1}/{epochs}  train loss {train['loss']:.3f} top-1 err {train['top1']:.1%}  |  "
             f"val loss {val['loss']:.3f} top-1 err {val['top1']:.1%} top-5 err {val['top5']:.1%}  "
             f"({record['seconds']:.1f} s, {train['images_per_s']:.0f} img/s)")
-        checkpoint.save(last, model, optimizer, schedule, extra={
-            **(extra or {}), "epoch": epoch + 1, "history": history, "rng": backend.default_generator.state()})
-        if val["top1"] <= min(r["val_top1_error"] for r in history):
-            with open(last, "rb") as src, checkpoint.atomic_write(best) as dst:
-                shutil.copyfileobj(src, dst)
-        _write_metrics(os.path.join(out_dir, "metrics.jsonl"), history)
-        viz.plot_curves(history, os.path.join(out_dir, "curves.png"))
+        rng = backend.default_generator.state()
+        ranks = distributed.generator_states(rng)  # a collective: every process takes part
+        if main:
+            _write_run(out_dir, model, optimizer, schedule, {**(extra or {}), "epoch": epoch + 1,
+                                                             "history": history, "rng": rng, **ranks})
         if stop is not None and stop(history):
             break
     return history

@@ -14,9 +14,9 @@ class DataLoader:
     """Iterate over a data set in batches: ``for images, labels in loader: ...``.
 
     ``DataLoader(dataset, batch_size, shuffle=False, seed=0, drop_last=False, device="cpu",
-    transform=None, workers=2, epoch=0)`` yields
+    transform=None, workers=2, epoch=0, rank=0, world_size=1, dtype="float32")`` yields
 
-    - images: float32 Tensor (N, 3, H, W) on ``device``: ``transform(image, rng)`` of each image
+    - images: ``dtype`` Tensor (N, 3, H, W) on ``device``: ``transform(image, rng)`` of each image
       (it must end in CHW float, e.g. with ``transforms.ToFloat()``), or, without a transform, the
       images as they are, on [0, 1] (x / 255)
     - labels: int64 Tensor (N,) on ``device``
@@ -25,6 +25,12 @@ class DataLoader:
     is augmented with a generator seeded from (seed, e, b), whatever thread makes it; so a run
     resumed at epoch e (``set_epoch(e)``) sees exactly the batches it would have seen. Each
     complete pass moves on to the next epoch. ``len(loader)`` is the number of batches.
+
+    One of ``world_size`` processes (data-parallel training, ``distributed``): every process draws the
+    same order, cuts it into the batches of ``world_size x batch_size`` images that one process with that
+    batch size would take, and takes the ``rank``-th of the ``world_size`` consecutive slices of each
+    (a shorter last batch is cut as evenly as it goes). Process r augments its slice with a generator
+    seeded from (seed, e, b, r), so the processes do not draw the same crops.
 
     Fast path: a data set held in memory (``.images`` (N, H, W, C)) with a transform that has a
     ``batch`` method (a ``Compose`` of crops, flips, colour steps and ``ToFloat``) is augmented a
@@ -35,24 +41,27 @@ class DataLoader:
     """
 
     def __init__(self, dataset, batch_size, shuffle=False, seed=0, drop_last=False, device="cpu",
-                 transform=None, workers=2, epoch=0):
+                 transform=None, workers=2, epoch=0, rank=0, world_size=1, dtype="float32"):
         if not isinstance(batch_size, int) or batch_size < 1:
             raise ValueError(f"DataLoader: batch_size must be a positive int, got {batch_size!r}")
         if not isinstance(workers, int) or workers < 0:
             raise ValueError(f"DataLoader: workers must be an int >= 0, got {workers!r}")
+        if not (isinstance(world_size, int) and isinstance(rank, int) and 0 <= rank < world_size):
+            raise ValueError(f"DataLoader: rank must be an int in [0, world_size), got rank {rank!r} of "
+                             f"world_size {world_size!r}")
         if len(dataset) == 0:
             raise ValueError("DataLoader: the data set is empty")
         self.dataset, self.batch_size, self.shuffle, self.seed = dataset, batch_size, shuffle, seed
         self.drop_last, self.device, self.transform, self.workers = drop_last, device, transform, workers
-        self.epoch = epoch
+        self.epoch, self.rank, self.world_size, self.dtype = epoch, rank, world_size, np.dtype(dtype)
 
     def set_epoch(self, epoch):
         """Make the next pass epoch ``epoch`` (its order and augmentation), e.g. when resuming."""
         self.epoch = int(epoch)
 
     def __len__(self):
-        n = len(self.dataset)
-        return n // self.batch_size if self.drop_last else math.ceil(n / self.batch_size)
+        n, size = len(self.dataset), self.batch_size * self.world_size
+        return n // size if self.drop_last else math.ceil(n / size)
 
     def order(self, epoch=None):
         """Indices of the data set in the order epoch ``epoch`` (default: the next) visits them."""
@@ -63,7 +72,8 @@ class DataLoader:
 
     def _batch(self, epoch, b, indices):
         """Batch ``b`` of epoch ``epoch`` as NumPy arrays (float32 (N, C, H, W), int64 (N,))."""
-        rng = np.random.default_rng([self.seed, epoch, b])
+        # one process keeps the (seed, epoch, batch) streams it always had
+        rng = np.random.default_rng([self.seed, epoch, b] + ([self.rank] if self.world_size > 1 else []))
         t = self.transform or _TO_FLOAT
         if hasattr(self.dataset, "images") and getattr(t, "batchable", hasattr(t, "batch")):
             images = t.batch(self.dataset.images[indices], rng)
@@ -79,7 +89,7 @@ class DataLoader:
         if images.ndim != 4 or images.dtype.kind != "f":
             raise TypeError(f"DataLoader: the transform must give float CHW images, got {images.dtype} "
                             f"{images.shape[1:]}; end it with transforms.ToFloat()")
-        return images.astype(np.float32, copy=False), labels.astype(np.int64, copy=False)
+        return images.astype(self.dtype, copy=False), labels.astype(np.int64, copy=False)
 
     def _as_tensors(self, batch):
         images, labels = batch
@@ -87,8 +97,10 @@ class DataLoader:
 
     def __iter__(self):
         epoch, order = self.epoch, self.order()
-        batches = [order[i:i + self.batch_size] for i in range(0, len(order), self.batch_size)]
-        batches = batches[:len(self)]
+        size, r, n = self.batch_size * self.world_size, self.rank, self.world_size
+        batches = [order[i:i + size] for i in range(0, len(order), size)][:len(self)]
+        batches = [batch[r * len(batch) // n:(r + 1) * len(batch) // n] for batch in batches]
+        batches = [batch for batch in batches if len(batch)]  # a test set smaller than the processes
         if self.workers == 0:
             for b, indices in enumerate(batches):
                 yield self._as_tensors(self._batch(epoch, b, indices))
