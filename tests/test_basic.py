@@ -53,6 +53,15 @@ def test_matmul_and_linear(rng):
     assert ta.gradcheck(F.linear, x, w)
 
 
+@pytest.mark.parametrize("op", [F.matmul, F.linear, F.mul, F.div])
+def test_backward_skips_the_gradient_of_an_input_that_needs_none(rng, op):
+    """The weight's product is made, the constant input's is not (its slot is None, not a discarded array)."""
+    x, w = ta.tensor(rng.standard_normal((3, 3))), t64(rng, 3, 3)
+    for inputs, needed in (((x, w), (False, True)), ((w, x), (True, False))):
+        grads = op(*inputs).creator.backward(np.ones((3, 3)))
+        assert [g is not None for g in grads] == list(needed)
+
+
 def test_matmul_and_linear_bad_inputs(rng):
     a = ta.tensor(np.ones((3, 4)))
     with pytest.raises(ValueError, match=r"matmul: expected \(M, K\) @ \(K, N\), got \(3, 4\) @ \(3, 4\)"):

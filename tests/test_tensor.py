@@ -292,6 +292,21 @@ def test_broken_backward_passes_are_reported():
         WrongShape()(x).sum().backward()
 
 
+def test_a_function_knows_before_forward_which_inputs_need_a_gradient():
+    seen = []
+
+    class Watch(Square):
+        def forward(self, a, b):
+            seen.append(self.needs_input_grad)
+            return a * b
+
+    x, c = ta.tensor(np.ones(2), requires_grad=True), ta.tensor(np.ones(2))
+    Watch()(x, c), Watch()(c, x)
+    with ta.no_grad():
+        Watch()(x, x)
+    assert seen == [(True, False), (False, True), (False, False)]
+
+
 def test_no_grad_records_nothing_and_is_restored_after_an_error():
     x = ta.tensor(np.ones(2), requires_grad=True)
     with ta.no_grad():

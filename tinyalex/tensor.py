@@ -319,7 +319,9 @@ class Function:
     Subclasses define ``forward(*arrays)`` returning an array (or a tuple of arrays) and
     ``backward(*grad_outputs)`` returning a tuple with one gradient (or None) per input. What
     backward needs is kept by name with ``self.save_for_backward(x=x, ...)`` and read back as
-    ``self.saved.x``. Configuration (stride, padding, ...) goes to ``__init__``.
+    ``self.saved.x``. Configuration (stride, padding, ...) goes to ``__init__``. ``needs_input_grad``
+    (one bool per input, set before forward) says which gradients backward must give; the others may
+    be None, and a product nobody needs is skipped (the images' gradient at the first layer).
     Calling the function on tensors runs forward and, if any input requires grad, records the graph;
     an input's or output's array saved this way is watched for in-place changes (``versions``, see
     Tensor), one kept as a stray attribute is not.
@@ -355,6 +357,8 @@ class Function:
             raise TypeError(f"{self.label}: inputs mix {' and '.join(floats)}; tinyalex does not promote silently "
                             "(a float64 constant would turn a float32 network into float64): cast one with .astype()")
         device = devices[0] if devices else "cpu"
+        # known before forward, so that forward saves and backward computes only what is asked for
+        self.needs_input_grad = tuple(_grad_enabled and t.requires_grad for t in tensors)
         start = _clock(device) if _hooks else 0.0
         with backend.on_device(device):
             outputs = self.forward(*(t.data for t in tensors))

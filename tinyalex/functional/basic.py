@@ -43,8 +43,9 @@ class Mul(Function):
         return a * b
 
     def backward(self, gy):
-        a, b = self.saved.a, self.saved.b
-        return unbroadcast(gy * b, a.shape), unbroadcast(gy * a, b.shape)
+        (a, b), (need_ga, need_gb) = (self.saved.a, self.saved.b), self.needs_input_grad
+        return (unbroadcast(gy * b, a.shape) if need_ga else None,
+                unbroadcast(gy * a, b.shape) if need_gb else None)
 
 
 class Div(Function):
@@ -53,8 +54,9 @@ class Div(Function):
         return a / b
 
     def backward(self, gy):
-        a, b = self.saved.a, self.saved.b
-        return unbroadcast(gy / b, a.shape), unbroadcast(-gy * a / (b * b), b.shape)
+        (a, b), (need_ga, need_gb) = (self.saved.a, self.saved.b), self.needs_input_grad
+        return (unbroadcast(gy / b, a.shape) if need_ga else None,
+                unbroadcast(-gy * a / (b * b), b.shape) if need_gb else None)
 
 
 def _binary(fn, a, b):
@@ -123,8 +125,8 @@ class MatMul(Function):
         return a @ b
 
     def backward(self, gy):
-        a, b = self.saved.a, self.saved.b
-        return gy @ b.T, a.T @ gy
+        (a, b), (need_ga, need_gb) = (self.saved.a, self.saved.b), self.needs_input_grad
+        return gy @ b.T if need_ga else None, a.T @ gy if need_gb else None
 
 
 def matmul(a, b):
@@ -146,9 +148,9 @@ class Linear(Function):
         return y
 
     def backward(self, gy):
-        x, w = self.saved.x, self.saved.w
-        gx, gW = gy @ w, gy.T @ x
-        return (gx, gW) if len(self.inputs) == 2 else (gx, gW, gy.sum(axis=0))
+        (x, w), need = (self.saved.x, self.saved.w), self.needs_input_grad
+        gx, gW = gy @ w if need[0] else None, gy.T @ x if need[1] else None
+        return (gx, gW) if len(need) == 2 else (gx, gW, gy.sum(axis=0) if need[2] else None)
 
 
 def linear(x, w, b=None):

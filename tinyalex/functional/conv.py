@@ -7,7 +7,7 @@ back onto the pixels it came from, which is what the backward pass needs.
 """
 from .. import backend
 from ..tensor import Function
-from . import checks
+from . import checks, winograd
 
 
 def conv_outsize(size, k, s, p, op="conv_outsize"):
@@ -148,6 +148,8 @@ class Conv2d(Function):
     columns are (C*KH*KW, OH*OW*n), and the GEMM gives (O, OH*OW*n), moved back to NCHW per chunk.
     """
 
+    algorithm = "im2col"
+
     def __init__(self, stride, padding, groups):
         self.stride, self.padding, self.groups = stride, padding, groups
 
@@ -177,7 +179,7 @@ class Conv2d(Function):
         xp = backend.xp(gy)
         w = w.reshape(G, O // G, -1)
         # a GEMM is skipped for an input that needs no gradient (the images at the first layer)
-        need_gx, need_gW = self.inputs[0].requires_grad, self.inputs[1].requires_grad
+        need_gx, need_gW = self.needs_input_grad[:2]
         gx = xp.empty((N,) + self.inputs[0].shape[1:], gy.dtype) if need_gx else None
         gW = xp.zeros_like(w) if need_gW else None
         for n, xc, col in zip(chunks, xcs, self.columns(xcs, KH, KW, OH, OW, fill=need_gW)):
@@ -193,7 +195,7 @@ class Conv2d(Function):
         gW = gW.reshape(self.saved.w.shape) if need_gW else None
         if len(self.inputs) == 2:
             return gx, gW
-        return gx, gW, gy.sum(axis=(0, 2, 3))
+        return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
 
     @staticmethod
     def chunks(x, values_per_channel, SW):
@@ -222,7 +224,7 @@ class Conv2d(Function):
             yield col.reshape(C * KH * KW, -1)
 
 
-def conv2d(x, w, b=None, stride=1, padding=0, groups=1):
+def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto"):
     """2-D convolution (cross-correlation, as in every deep-learning library) with optional groups.
 
         y[n, o, oh, ow] = b[o] + sum_{c, i, j} w[o, c, i, j] * x[n, g*Cg + c, oh*SH + i - PH, ow*SW + j - PW]
@@ -235,6 +237,10 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1):
     OH = conv_outsize(H, KH, SH, PH) and likewise OW. ``stride`` and ``padding`` are ints or
     (height, width) pairs. Computed as im2col + one matrix product per group; backward:
     gW = gy col^T, gx = col2im(W^T gy), gb = gy summed over N, OH, OW.
+
+    ``algorithm``: "im2col" (the above, the reference), "winograd" (stride 1, square 3x3 or 5x5
+    filters: ``winograd.Winograd2d``, the same results in fewer multiplications) or "auto"
+    (``winograd.choose``'s measured rule: Winograd for wide 3x3 layers, im2col elsewhere).
     """
     x, w, b = checks.tensors(x, w, b)
     checks.floating("conv2d", x, w, b)
@@ -256,5 +262,6 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1):
     stride, padding = checks.pair("conv2d", "stride", stride), checks.pair("conv2d", "padding", padding)
     conv_outsize(H, KH, stride[0], padding[0], "conv2d")
     conv_outsize(W, KW, stride[1], padding[1], "conv2d")
-    fn = Conv2d(stride, padding, groups)
+    m = winograd.choose(algorithm, x.shape, w.shape, stride, padding, groups)
+    fn = Conv2d(stride, padding, groups) if m is None else winograd.Winograd2d(padding, groups, m)
     return fn(x, w) if b is None else fn(x, w, b)

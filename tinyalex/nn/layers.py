@@ -4,7 +4,7 @@ Weights start from He normal (std sqrt(2 / fan_in), suited to ReLU nets) and bia
 from the engine generator; the models then apply their paper's scheme (see ``nn.init``).
 """
 from .. import functional as F
-from ..functional import checks
+from ..functional import checks, winograd
 from ..functional.dropout import check_arguments
 from . import init
 from .module import Module
@@ -30,12 +30,16 @@ class Conv2d(_Weighted):
     """2-D convolution (paper section 3.5, ``F.conv2d``): weight (out, in/groups, KH, KW), bias (out,).
 
     (N, in_channels, H, W) -> (N, out_channels, OH, OW), OH = floor((H + 2 PH - KH) / SH) + 1.
-    ``groups=2`` splits the channels as the paper's two GPUs do (section 3.2).
+    ``groups=2`` splits the channels as the paper's two GPUs do (section 3.2). ``algorithm`` is
+    F.conv2d's ("auto", "im2col", "winograd").
     """
 
-    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1, bias=True):
+    def __init__(self, in_channels, out_channels, kernel_size, stride=1, padding=0, groups=1, bias=True,
+                 algorithm="auto"):
         super().__init__()
         self.in_channels, self.out_channels, self.groups = in_channels, out_channels, groups
+        winograd.check_algorithm("Conv2d", algorithm)
+        self.algorithm = algorithm
         self.kernel_size = checks.pair("Conv2d", "kernel_size", kernel_size)
         self.stride = checks.pair("Conv2d", "stride", stride)
         self.padding = checks.pair("Conv2d", "padding", padding)
@@ -49,13 +53,14 @@ class Conv2d(_Weighted):
         self._make((out_channels, in_channels // groups) + self.kernel_size, bias)
 
     def forward(self, x):
-        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups)
+        return F.conv2d(x, self.weight, self.bias, self.stride, self.padding, self.groups, self.algorithm)
 
     def extra_repr(self):
         s = f"{self.in_channels}, {self.out_channels}, kernel_size={_short(self.kernel_size)}"
         s += f", stride={_short(self.stride)}" if self.stride != (1, 1) else ""
         s += f", padding={_short(self.padding)}" if self.padding != (0, 0) else ""
         s += f", groups={self.groups}" if self.groups != 1 else ""
+        s += f", algorithm={self.algorithm!r}" if self.algorithm != "auto" else ""
         return s + (", bias=False" if self.bias is None else "")
 
 

@@ -1,0 +1,184 @@
+"""Winograd convolution: the Cook-Toom transforms are exact, the layer matches im2col in float64 and
+within a measured float32 error, gradients check, and "auto" follows its documented rule."""
+import numpy as np
+import pytest
+
+import tinyalex as ta
+from tinyalex import functional as F
+from tinyalex import nn
+from tinyalex.functional import conv, winograd
+from tinyalex.functional.reference import conv2d_backward_reference, conv2d_reference
+
+TILES = [(2, 3), (4, 3), (2, 5)]  # F(m, r)
+
+
+@pytest.mark.parametrize("m, r", TILES)
+def test_cook_toom_gives_m_outputs_of_a_correlation_from_alpha_products(rng, m, r):
+    AT, G, BT = winograd.cook_toom(m, r)
+    assert AT.shape == (m, m + r - 1) and G.shape == (m + r - 1, r) and BT.shape == (m + r - 1, m + r - 1)
+    d, g = rng.standard_normal(m + r - 1), rng.standard_normal(r)
+    np.testing.assert_allclose(AT @ ((G @ g) * (BT @ d)), np.correlate(d, g, "valid"), rtol=1e-13, atol=1e-13)
+
+
+def test_f23_at_the_points_0_1_minus1_infinity_is_lavin_and_grays_up_to_where_the_halves_sit():
+    AT, G, BT = winograd.cook_toom(2, 3)
+    np.testing.assert_array_equal(AT, [[1, 1, 1, 0], [0, 1, -1, 1]])
+    # the paper's G has the rows [1/2, 1/2, 1/2] and [1/2, -1/2, 1/2]; here the halves are in B^T
+    np.testing.assert_array_equal(G, [[1, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 1]])
+    np.testing.assert_array_equal(BT, [[1, 0, -1, 0], [0, .5, .5, 0], [0, -.5, .5, 0], [0, -1, 0, 1]])
+
+
+def test_a_tile_with_no_interpolation_points_is_refused():
+    with pytest.raises(ValueError, match=r"winograd: no interpolation points for tiles of 8 \(F\(4, 5\)\)"):
+        winograd.cook_toom(4, 5)
+
+
+# (x shape, weight shape, padding, groups): remainder tiles (sizes not multiples of m), odd and
+# rectangular maps, groups, padding wider than the filter (its input gradient crops gy)
+CASES = [
+    ((2, 3, 7, 9), (4, 3, 3, 3), (1, 1), 1),
+    ((1, 4, 6, 5), (6, 2, 3, 3), (0, 2), 2),
+    ((2, 2, 5, 5), (3, 2, 3, 3), (3, 3), 1),
+    ((1, 3, 9, 8), (2, 3, 5, 5), (2, 1), 1),
+    ((2, 4, 5, 6), (4, 2, 5, 5), (0, 0), 2),
+]
+FAST_CASES = [(m, *case) for m, r in TILES for case in CASES if case[1][2] == r]
+
+
+def _tensors(rng, x_shape, w_shape, dtype="float64"):
+    x, w, b = rng.standard_normal(x_shape), rng.standard_normal(w_shape), rng.standard_normal(w_shape[0])
+    return [ta.tensor(a, dtype=dtype, requires_grad=True) for a in (x, w, b)]
+
+
+@pytest.mark.parametrize("m, x_shape, w_shape, padding, groups", FAST_CASES)
+def test_winograd_matches_the_loop_reference_in_float64(rng, m, x_shape, w_shape, padding, groups):
+    x, w, b = _tensors(rng, x_shape, w_shape)
+    y = winograd.Winograd2d(padding, groups, m)(x, w, b)
+    np.testing.assert_allclose(y.data, conv2d_reference(x.data, w.data, b.data, 1, padding, groups), atol=1e-11)
+    gy = rng.standard_normal(y.shape)
+    y.backward(gy)
+    for got, want in zip((x.grad, w.grad, b.grad), conv2d_backward_reference(x.data, w.data, gy, 1, padding, groups)):
+        np.testing.assert_allclose(got, want, atol=1e-11)
+
+
+@pytest.mark.parametrize("m, x_shape, w_shape, padding, groups", FAST_CASES)
+def test_winograd_gradcheck(rng, m, x_shape, w_shape, padding, groups):
+    assert ta.gradcheck(lambda x, w, b: winograd.Winograd2d(padding, groups, m)(x, w, b),
+                        *_tensors(rng, x_shape, w_shape))
+
+
+def test_conv2d_algorithm_winograd_gradcheck(rng):
+    assert ta.gradcheck(lambda x, w, b: F.conv2d(x, w, b, padding=1, algorithm="winograd"),
+                        *_tensors(rng, (2, 3, 6, 7), (4, 3, 3, 3)))
+
+
+def _relative_errors(fn, x, w, b, gy):
+    """max |got - want| / max |want| of y, gx, gW for fn in float32 against im2col in float64."""
+    results = []
+    for dtype in ("float64", "float32"):
+        ts = [ta.tensor(a, dtype=dtype, requires_grad=True) for a in (x, w, b)]
+        y = (fn if dtype == "float32" else conv2d_float64)(*ts)
+        y.backward(gy.astype(dtype))
+        results.append([y.data, ts[0].grad, ts[1].grad])
+    return [np.abs(got - want).max() / np.abs(want).max() for want, got in zip(*results)]
+
+
+def conv2d_float64(x, w, b):
+    return F.conv2d(x, w, b, padding=w.shape[2] // 2, algorithm="im2col")
+
+
+# Real layer shapes (a small batch: the error depends on the channels and the filter, not on N). The
+# float32 errors measured (max relative error of y, gx, gW, max over the layers below; im2col's own is
+# 2-6e-7): F(2x2, 3x3) 5e-7 .. 7e-7, F(4x4, 3x3) 3e-6 .. 1.1e-5, F(2x2, 5x5) 3e-6 .. 1.3e-5.
+# The tolerances are about 3x the measured worst.
+TOLERANCE = {(2, 3): 2e-6, (4, 3): 3e-5, (2, 5): 4e-5}
+LAYERS = {  # name: (N, C, O, H, kernel)
+    "alexnet conv3 (one column)": (1, 256, 192, 13, 3),
+    "vgg conv5": (1, 512, 512, 14, 3),
+    "alexnet-cifar conv4 (one column)": (2, 192, 192, 8, 3),
+    "alexnet-cifar conv2 (one column)": (1, 48, 128, 16, 5),
+    "four-layer cnn conv2": (2, 32, 32, 15, 5),
+}
+
+
+@pytest.mark.parametrize("layer, m", [(layer, m) for layer, shape in LAYERS.items() for m, r in TILES if r == shape[4]])
+def test_float32_winograd_stays_within_its_measured_error_on_real_layers(rng, layer, m):
+    N, C, O, H, k = LAYERS[layer]
+    x, w = rng.standard_normal((N, C, H, H)), rng.standard_normal((O, C, k, k)) * np.sqrt(2 / (C * k * k))
+    b, gy = rng.standard_normal(O), rng.standard_normal((N, O, H, H))
+    errors = _relative_errors(lambda x, w, b: winograd.Winograd2d((k // 2,) * 2, 1, m)(x, w, b), x, w, b, gy)
+    assert max(errors) < TOLERANCE[m, k], dict(zip(("y", "gx", "gW"), errors))
+
+
+@pytest.mark.parametrize("algorithm", ["im2col", "winograd"])
+def test_the_first_layer_never_computes_the_images_gradient(rng, monkeypatch, algorithm):
+    """The images need no gradient: neither col2im's sum nor Winograd's correlation of gy runs for it."""
+    calls = []
+    for module, name in ((conv, "add_columns"), (winograd, "correlate")):
+        def spy(*args, original=getattr(module, name)):
+            calls.append(name)
+            return original(*args)
+        monkeypatch.setattr(module, name, spy)
+    x = ta.tensor(rng.standard_normal((2, 3, 6, 6)))
+    w = ta.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
+    y = F.conv2d(x, w, padding=1, algorithm=algorithm)
+    calls.clear()  # what forward ran
+    y.backward(np.ones(y.shape))
+    assert calls == [] and x.grad is None and w.grad is not None
+
+
+def test_auto_takes_winograd_for_wide_3x3_layers_only():
+    def chosen(x_shape, w_shape, stride=(1, 1), padding=(1, 1), groups=1):
+        return winograd.choose("auto", x_shape, w_shape, stride, padding, groups)
+    assert chosen((128, 256, 8, 8), (192, 256, 3, 3)) == 4          # AlexNet-CIFAR conv3, one column
+    assert chosen((16, 512, 14, 14), (512, 512, 3, 3)) == 4         # VGG conv5: 196 of 256 tile outputs used
+    assert chosen((16, 256, 13, 13), (192, 256, 3, 3)) is None      # AlexNet conv3: 169 of 256
+    assert chosen((16, 384, 8, 8), (384, 192, 3, 3), groups=2) == 4
+    assert chosen((16, 128, 8, 8), (384, 64, 3, 3), groups=2) is None  # 64 input channels per group
+    assert chosen((2, 3, 224, 224), (64, 3, 3, 3)) is None          # VGG conv1
+    assert chosen((128, 48, 16, 16), (128, 48, 5, 5), padding=(2, 2)) is None  # 5x5
+    assert chosen((128, 256, 8, 8), (192, 256, 3, 3), stride=(2, 2)) is None
+
+
+def test_conv2d_auto_gives_im2cols_results(rng):
+    x, w, b = _tensors(rng, (1, 128, 8, 8), (128, 128, 3, 3))
+    assert winograd.choose("auto", x.shape, w.shape, (1, 1), (1, 1), 1) == 4
+    np.testing.assert_allclose(F.conv2d(x, w, b, padding=1).data,
+                               F.conv2d(x, w, b, padding=1, algorithm="im2col").data, atol=1e-10)
+
+
+def test_nn_conv2d_passes_its_algorithm_on_and_traces_see_a_convolution(rng):
+    layer = nn.Conv2d(3, 4, 3, padding=1, algorithm="winograd")
+    assert "algorithm='winograd'" in repr(layer)
+    y = layer(ta.tensor(rng.standard_normal((2, 3, 5, 5)).astype(np.float32), requires_grad=True))
+    assert type(y.creator) is winograd.Winograd2d
+    assert (y.creator.label, y.creator.algorithm, y.creator.stride) == ("Conv2d", "winograd", (1, 1))
+
+
+@pytest.mark.parametrize("change, match", [
+    (dict(algorithm="fft"), r"conv2d: algorithm must be one of 'auto', 'im2col', 'winograd', got 'fft'"),
+    (dict(stride=2), r"conv2d: algorithm='winograd' needs stride 1 .* got stride \(2, 2\) and a 3x3 filter"),
+    (dict(w=np.zeros((4, 3, 1, 1))), r"square filter of size 3 or 5, got stride \(1, 1\) and a 1x1 filter"),
+    (dict(w=np.zeros((4, 3, 3, 5))), r"got stride \(1, 1\) and a 3x5 filter"),
+])
+def test_conv2d_bad_algorithms(change, match):
+    args = dict(x=np.zeros((1, 3, 8, 8)), w=np.zeros((4, 3, 3, 3)), stride=1, algorithm="winograd") | change
+    with pytest.raises(ValueError, match=match):
+        F.conv2d(ta.tensor(args.pop("x")), ta.tensor(args.pop("w")), **args)
+
+
+def test_nn_conv2d_refuses_an_unknown_algorithm():
+    with pytest.raises(ValueError, match="Conv2d: algorithm must be one of 'auto', 'im2col', 'winograd', got 'direct'"):
+        nn.Conv2d(3, 4, 3, algorithm="direct")
+
+
+def test_winograd_same_on_cpu_and_device(rng, device):
+    x, w, b = _tensors(rng, (2, 4, 7, 6), (6, 2, 3, 3), "float32")
+    y = F.conv2d(x, w, b, padding=1, groups=2, algorithm="winograd")
+    gy = rng.standard_normal(y.shape).astype(np.float32)
+    y.backward(gy)
+    xd, wd, bd = (ta.tensor(t.data, device=device, requires_grad=True) for t in (x, w, b))
+    yd = F.conv2d(xd, wd, bd, padding=1, groups=2, algorithm="winograd")
+    yd.backward(ta.tensor(gy, device=device))
+    for got, want in ((yd.data, y.data), (xd.grad, x.grad), (wd.grad, w.grad), (bd.grad, b.grad)):
+        np.testing.assert_allclose(ta.backend.to_numpy(got), want, rtol=1e-5, atol=1e-5)

@@ -1,0 +1,233 @@
+"""Winograd minimal filtering: stride-1 convolutions with fewer multiplications (Lavin and Gray 2016).
+
+One dimension first. F(m, r) gives m outputs of an r-tap correlation, y_i = sum_k g_k d_{i+k}, from
+a tile of alpha = m + r - 1 inputs with alpha multiplications instead of m*r:
+
+    y = A^T [ (G g) * (B^T d) ]                  (* element-wise; A^T m x alpha, G alpha x r, B^T alpha x alpha)
+
+Cook-Toom construction: the linear convolution s = g conv h of polynomials g (r taps) and h (m taps)
+has alpha coefficients, fixed by its values at alpha points p. At a finite point s(p) = g(p) h(p); at
+the point "infinity" the value is the top coefficient, s_{alpha-1} = g_{r-1} h_{m-1}. With V_k the
+alpha x k evaluation matrix (row [1, p, ..., p^(k-1)] for a point p, [0, ..., 0, 1] for infinity),
+
+    s = V_alpha^-1 [ (V_r g) * (V_m h) ],        so the Toeplitz matrix of g is T_g = V_alpha^-1 diag(V_r g) V_m.
+
+A correlation is the transpose of a convolution (y = T_g^T d), which gives
+
+    A^T = V_m^T,     G = V_r,     B^T = V_alpha^-T.
+
+F(2, 3) at the points 0, 1, -1, infinity: A^T = [[1, 1, 1, 0], [0, 1, -1, 1]], G rows [1, 0, 0],
+[1, 1, 1], [1, -1, 1], [0, 0, 1], and B^T = [[1, 0, -1, 0], [0, 1/2, 1/2, 0], [0, -1/2, 1/2, 0],
+[0, -1, 0, 1]]: 4 multiplications for 2 outputs, not 6. (Lavin and Gray move the halves from B^T
+into G; exact arithmetic does not care where they sit.) ``cook_toom`` builds the three matrices in
+exact fractions and hands them out as floats.
+
+Two dimensions nest the 1-D algorithm, F(m x m, r x r): an alpha x alpha tile d gives an m x m block
+
+    Y = A^T [ (G g G^T) * (B^T d B) ] A          (alpha^2 multiplications for m^2 outputs, not m^2 r^2).
+
+Over a layer the element-wise product becomes, for each of the alpha^2 tile positions, one matrix
+product over channels: M[xi, nu] (O, tiles) = U[xi, nu] (O, C) @ V[xi, nu] (C, tiles), with U the
+transformed filters and V the transformed input tiles, batched over the positions and the groups.
+
+Tile sizes and their float32 error (the points 0, +-1, +-2, infinity are the small ones; larger
+points make V_alpha^-1 worse conditioned and the error grows with alpha): F(2x2, 3x3) and
+F(4x4, 3x3) for 3x3 filters (2.25x and 4x fewer multiplications), F(2x2, 5x5) with 6x6 tiles for
+5x5 filters (2.8x fewer). The measured errors are stated in tests/test_winograd.py.
+"""
+import functools
+from fractions import Fraction
+
+import numpy as np
+
+from .. import backend
+from ..tensor import Function
+
+# the interpolation points for a tile of alpha inputs: alpha - 1 finite ones, then infinity (None)
+POINTS = {4: (0, 1, -1, None), 6: (0, 1, -1, 2, -2, None)}
+
+# outputs per tile side m for each filter size r: F(m x m, r x r) has tiles of alpha = m + r - 1
+TILE = {3: 4, 5: 2}
+
+
+def evaluation(points, k):
+    """V_k: row [1, p, p^2, ..., p^(k-1)] for each finite point p and [0, ..., 0, 1] for infinity (None),
+    in exact fractions (a list of rows)."""
+    return [[Fraction(int(j == k - 1)) if p is None else Fraction(p) ** j for j in range(k)] for p in points]
+
+
+def inverse(V):
+    """The inverse of a square matrix of Fractions, by Gauss-Jordan elimination (exact)."""
+    n = len(V)
+    rows = [list(row) + [Fraction(int(i == j)) for j in range(n)] for i, row in enumerate(V)]
+    for c in range(n):
+        pivot = next(i for i in range(c, n) if rows[i][c] != 0)
+        rows[c], rows[pivot] = rows[pivot], rows[c]
+        rows[c] = [v / rows[c][c] for v in rows[c]]
+        for i in range(n):
+            if i != c and rows[i][c] != 0:
+                rows[i] = [a - rows[i][c] * b for a, b in zip(rows[i], rows[c])]
+    return [row[n:] for row in rows]
+
+
+@functools.lru_cache(maxsize=None)
+def cook_toom(m, r):
+    """The transforms (A^T, G, B^T) of F(m, r) from the Cook-Toom construction (module docstring),
+    at the interpolation points ``POINTS[m + r - 1]``: float64 arrays of shapes (m, alpha), (alpha, r),
+    (alpha, alpha)."""
+    alpha = m + r - 1
+    if alpha not in POINTS:
+        raise ValueError(f"winograd: no interpolation points for tiles of {alpha} (F({m}, {r})); "
+                         f"tiles of {sorted(POINTS)} are defined")
+    points = POINTS[alpha]
+    AT = np.array(evaluation(points, m), dtype=np.float64).T
+    G = np.array(evaluation(points, r), dtype=np.float64)
+    BT = np.array(inverse(evaluation(points, alpha)), dtype=np.float64).T
+    return AT, G, BT
+
+
+def transform(T, D):
+    """T D T^T on the first two axes of D (a, a, ...) -> (k, k, ...), for T (k, a): one GEMM per axis."""
+    xp, (k, a), rest = backend.xp(D), T.shape, D.shape[2:]
+    T = xp.asarray(T, dtype=D.dtype)
+    TD = xp.tensordot(T, D, axes=(1, 0)).reshape(k, a, -1)  # the rows of every tile
+    return xp.matmul(T, TD).reshape((k, k) + rest)          # then its columns
+
+
+def input_tiles(x, m, alpha, PH, PW):
+    """The overlapping alpha x alpha tiles of x (N, C, H, W) padded by (PH, PW), one every m pixels,
+    as D (alpha, alpha, C, N, TH, TW): D[i, j, c, n, th, tw] = x_padded[n, c, th*m + i, tw*m + j].
+
+    A negative padding crops. The bottom and right get the extra zeros that the remainder tiles need:
+    their outputs beyond the image are computed and dropped. The copy is one strided slice per tile
+    position (alpha^2 Python steps, each over all images, channels and tiles), as im2col's.
+    """
+    xp, (N, C, H, W) = backend.xp(x), x.shape
+    x = x[:, :, max(0, -PH):H - max(0, -PH), max(0, -PW):W - max(0, -PW)]
+    PH, PW = max(0, PH), max(0, PW)
+    OH, OW = x.shape[2] + 2 * PH - alpha + m, x.shape[3] + 2 * PW - alpha + m
+    TH, TW = -(-OH // m), -(-OW // m)
+    with backend.on_device(backend.device_of(x)):
+        xc = xp.zeros((C, N, TH * m + alpha - m, TW * m + alpha - m), x.dtype)
+        D = xp.empty((alpha, alpha, C, N, TH, TW), x.dtype)
+    xc[:, :, PH:PH + x.shape[2], PW:PW + x.shape[3]] = x.transpose(1, 0, 2, 3)
+    for i in range(alpha):
+        for j in range(alpha):
+            D[i, j] = xc[:, :, i:i + m * (TH - 1) + 1:m, j:j + m * (TW - 1) + 1:m]
+    return D, (OH, OW)
+
+
+def correlate(x, w, PH, PW, groups, m):
+    """Stride-1 correlation of x (N, C, H, W) with w (O, C/groups, r, r) padded by (PH, PW) (negative
+    crops) by F(m x m, r x r): (N, O, OH, OW). The transformed tiles V are returned for the weight gradient."""
+    xp, (O, Cg, r, _), G = backend.xp(x), w.shape, groups
+    alpha = m + r - 1
+    AT, Gm, BT = cook_toom(m, r)
+    D, (OH, OW) = input_tiles(x, m, alpha, PH, PW)
+    _, _, C, N, TH, TW = D.shape
+    V = transform(BT, D).reshape(alpha * alpha, G, Cg, N * TH * TW)
+    U = transform(Gm, w.transpose(2, 3, 0, 1)).reshape(alpha * alpha, G, O // G, Cg)
+    M = xp.matmul(U, V).reshape(alpha, alpha, O, N, TH, TW)  # alpha^2 x groups GEMMs over all tiles
+    Y = transform(AT, M).transpose(3, 2, 4, 0, 5, 1).reshape(N, O, TH * m, TW * m)
+    return Y[:, :, :OH, :OW], V
+
+
+class Winograd2d(Function):
+    """Stride-1 convolution with square r x r filters by F(m x m, r x r), with padding and groups.
+
+    forward: the correlation above. backward:
+      gx: the same algorithm on the flipped filters with input and output channels swapped, over gy
+          padded by r - 1 - P (a full correlation);
+      gW: the adjoint of forward's products, gU[xi, nu] = Z[xi, nu] V[xi, nu]^T summed over all tiles,
+          with Z = A gy_tile A^T the transformed m x m tiles of gy, then gW = G^T gU G;
+      gb: gy summed over N, OH, OW.
+    Only the gradients asked for are computed (``needs_input_grad``). It is labelled a Conv2d, with
+    the stride, padding and groups of one, so that traces and benchmarks see the same convolution
+    whichever algorithm computes it; ``algorithm`` tells them apart.
+    """
+
+    label, algorithm, stride = "Conv2d", "winograd", (1, 1)
+
+    def __init__(self, padding, groups, m):
+        self.padding, self.groups, self.m = padding, groups, m
+
+    def forward(self, x, w, b=None):
+        (PH, PW), m = self.padding, self.m
+        y, V = correlate(x, w, PH, PW, self.groups, m)
+        y = y + b.reshape(-1, 1, 1) if b is not None else backend.xp(y).ascontiguousarray(y)
+        # the transformed tiles are kept only when the weight gradient will need them
+        self.save_for_backward(w=w, V=V if self.needs_input_grad[1] else None)
+        return y
+
+    def backward(self, gy):
+        w, V, G, m, (PH, PW) = self.saved.w, self.saved.V, self.groups, self.m, self.padding
+        need_gx, need_gW = self.needs_input_grad[:2]
+        (O, Cg, r, _), xp = w.shape, backend.xp(gy)
+        gx = gW = None
+        if need_gx:
+            flipped = w[:, :, ::-1, ::-1].reshape(G, O // G, Cg, r, r).swapaxes(1, 2).reshape(G * Cg, O // G, r, r)
+            gx, _ = correlate(gy, flipped, r - 1 - PH, r - 1 - PW, G, m)
+        if need_gW:
+            AT, Gm, _ = cook_toom(m, r)
+            N, _, OH, OW = gy.shape
+            TH, TW = -(-OH // m), -(-OW // m)
+            with backend.on_device(backend.device_of(gy)):
+                gyt = xp.zeros((N, O, TH * m, TW * m), gy.dtype)
+            gyt[:, :, :OH, :OW] = gy  # outputs dropped from the remainder tiles had no gradient
+            Y = gyt.reshape(N, O, TH, m, TW, m).transpose(3, 5, 1, 0, 2, 4)
+            Z = transform(AT.T, Y).reshape(V.shape[0], G, O // G, -1)
+            gU = xp.matmul(Z, V.swapaxes(2, 3))  # (alpha^2, G, O/G, Cg): the sum over tiles is in the GEMM
+            alpha = m + r - 1
+            gW = transform(Gm.T, gU.reshape(alpha, alpha, O, Cg)).transpose(2, 3, 0, 1)
+            gW = xp.ascontiguousarray(gW)
+        if len(self.inputs) == 2:
+            return gx, gW
+        return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
+
+
+ALGORITHMS = ("auto", "im2col", "winograd")
+
+
+def check_algorithm(op, algorithm):
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"{op}: algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, got {algorithm!r}")
+
+
+def choose(algorithm, x_shape, w_shape, stride, padding, groups):
+    """The tile side m of the Winograd algorithm conv2d should use, or None for im2col.
+
+    "winograd" takes F(4x4, 3x3) for 3x3 filters and F(2x2, 5x5) for 5x5 ones (``TILE``) and refuses
+    other filters and strides. "auto" takes F(4x4, 3x3) for a stride-1 3x3 filter with at least 128
+    input and 128 output channels per group whose 4x4 tiles are at least 3/4 used (the remainder
+    tiles compute outputs that are dropped: 13x13 maps fill 169 of 256), and im2col everywhere else.
+
+    The rule comes from in-process interleaved A/B ratios, im2col time / Winograd time for forward and
+    backward of one layer in float32 (median of 5 rounds, one BLAS thread, measured on a machine loaded
+    by a training run, so the ratios are rough):
+
+        layer (batch)                          F(2x2,3x3)  F(4x4,3x3)  F(2x2,5x5)
+        AlexNet-CIFAR conv3-5, 8x8 (128)       1.27-1.30   1.61-1.77
+        VGG 256->512 at 28x28 (8)              1.12        1.79
+        VGG 512->512 at 14x14 (16)             1.75        2.10
+        VGG 128->256 at 56x56 (4)              0.96        1.38
+        AlexNet conv3-5, 13x13 (16)            1.07-1.24   1.16-1.30       (remainder tiles)
+        VGG conv1, 3 channels at 224 (2)       0.17        0.26
+        AlexNet-CIFAR conv2 48->128, 16x16 (128)                       0.52
+        four-layer CNN 3->32, 32->32, 32->64 (128)                     0.30, 0.54, 0.38
+
+    Few channels leave the tile transforms (memory-bound, alpha^2/m^2 times the data) to dominate the
+    GEMMs; 6x6 tiles for two outputs move 9x the data, so 5x5 filters stay on im2col.
+    """
+    check_algorithm("conv2d", algorithm)
+    (_, C, H, W), (O, _, KH, KW) = x_shape, w_shape
+    fits = tuple(stride) == (1, 1) and KH == KW and KH in TILE
+    if algorithm == "winograd" and not fits:
+        raise ValueError(f"conv2d: algorithm='winograd' needs stride 1 and a square filter of size "
+                         f"{' or '.join(map(str, TILE))}, got stride {tuple(stride)} and a {KH}x{KW} filter")
+    if algorithm == "winograd":
+        return TILE[KH]
+    if algorithm == "auto" and fits and KH == 3 and min(C, O) // groups >= 128:
+        OH, OW = H + 2 * padding[0] - 2, W + 2 * padding[1] - 2
+        if 4 * OH * OW >= 3 * (4 * -(-OH // 4)) * (4 * -(-OW // 4)):
+            return 4
+    return None
