@@ -15,7 +15,7 @@ The steps, in order, each with its own budget (seconds) and its own log ``<out>/
                          epochs as fit in its budget (it is stopped with Ctrl-C's signal after that;
                          at least 10 epochs to pass); the test accuracy after the last epoch
     lesson02             lessons/02_relu_vs_tanh.py --data DATA --device cuda, in the time left (it
-                         writes its figures to 02_results.json as it goes, so a stopped run still counts)
+                         writes its numbers to 02_results.json as it goes, so a stopped run still counts)
 
 ``<out>/report.json`` and ``<out>/report.md`` are rewritten after every step (a step is recorded as
 running before it starts), so the report survives a step that fails, hangs, or the whole command being
