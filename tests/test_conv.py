@@ -193,3 +193,20 @@ def test_conv2d_agrees_with_pytorch(rng, x_shape, w_shape, stride, padding, grou
     ty.backward(torch.tensor(gy))
     for ours, theirs in ((y.data, ty), (x.grad, tx.grad), (w.grad, tw.grad), (b.grad, tb.grad)):
         np.testing.assert_allclose(ours, theirs.detach().numpy(), rtol=1e-10, atol=1e-10)
+
+
+def test_col2im_and_the_conv_backward_give_the_same_bits_on_every_run(rng, device):
+    """Overlapping windows are summed one kernel offset at a time, never by atomic adds in whatever order
+    the threads finish: a GPU run repeats bit for bit (AlexNet's 3x3/2 and 11x11/4 windows overlap)."""
+    col = ta.tensor(rng.standard_normal((3 * 3 * 3, 4 * 6 * 6)), dtype="float32", device=device).data
+    x = ta.tensor(rng.standard_normal((4, 3, 13, 13)), dtype="float32", device=device, requires_grad=True)
+    w = ta.tensor(rng.standard_normal((8, 3, 3, 3)), dtype="float32", device=device)
+    gy = ta.tensor(rng.standard_normal((4, 8, 6, 6)), dtype="float32", device=device)
+    runs = []
+    for _ in range(3):
+        x.grad = None
+        F.conv2d(x, w, stride=2).backward(gy)
+        runs.append((backend.to_numpy(F.col2im(col, x.shape, 3, 3, 2, 2, 0, 0)), backend.to_numpy(x.grad)))
+    for later in runs[1:]:
+        for a, b in zip(runs[0], later):
+            assert np.array_equal(a.view(np.uint32), b.view(np.uint32))

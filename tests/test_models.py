@@ -135,12 +135,13 @@ def test_device_arguments_are_checked():
 
 
 @pytest.mark.gpu
-def test_a_column_on_the_gpu_and_one_on_the_cpu_train_like_both_on_the_cpu():
+@pytest.mark.parametrize("devices", [("cuda", "cpu"), ("cuda", "cuda")])
+def test_columns_on_the_gpu_or_split_with_the_cpu_train_like_both_on_the_cpu(devices):
     ta.manual_seed(0)
     cpu = models.alexnet_cifar(width=0.25).eval()
-    split = models.alexnet_cifar(width=0.25, devices=("cuda", "cpu"), init=None).eval()
+    split = models.alexnet_cifar(width=0.25, devices=devices, init=None).eval()
     split.load_state_dict(cpu.state_dict())
-    assert split.devices == ("cuda:0", "cpu")
+    assert split.devices == tuple(ta.backend.parse_device(d) for d in devices)
     results = []
     for model, device in ((cpu, "cpu"), (split, "cuda")):
         loss = F.softmax_cross_entropy(model(images((4, 3, 32, 32)).to(device)), ta.tensor([1, 2, 3, 4], device=device))

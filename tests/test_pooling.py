@@ -157,3 +157,16 @@ def test_pooling_agrees_with_pytorch(rng, shape, k, s, p):
 def test_numpy_integers_serve_as_sizes():
     x = ta.tensor(np.arange(49.0).reshape(1, 1, 7, 7))
     np.testing.assert_array_equal(F.max_pool2d(x, np.int64(3), (np.int32(2), 2)).numpy(), F.max_pool2d(x, 3, 2).numpy())
+
+
+def test_max_pool_backward_gives_the_same_bits_on_every_run(rng, device):
+    """A pixel that wins several overlapping 3x3/2 windows collects their gradients by masked adds in a
+    fixed order, not by an atomic scatter: a GPU run repeats bit for bit."""
+    x = ta.tensor(tie_free(rng, (4, 3, 13, 13)), dtype="float32", device=device, requires_grad=True)
+    gy = ta.tensor(rng.standard_normal((4, 3, 6, 6)), dtype="float32", device=device)
+    grads = []
+    for _ in range(3):
+        x.grad = None
+        F.max_pool2d(x, 3, 2).backward(gy)
+        grads.append(ta.backend.to_numpy(x.grad))
+    assert all(np.array_equal(grads[0].view(np.uint32), g.view(np.uint32)) for g in grads[1:])
