@@ -48,7 +48,8 @@ import numpy as np
 from . import backend, models, optim
 from .checkpoint import atomic_write
 from . import functional as F
-from .tensor import _hooks, tensor
+from .graph import Watcher
+from .tensor import tensor
 
 # model name -> (image shape (C, H, W), number of classes)
 MODELS = {"alexnet-cifar": ((3, 32, 32), 10), "alexnet": ((3, 227, 227), 1000)}
@@ -126,8 +127,8 @@ def pause_for(device):
 
 
 # ---------------------------------------------------------------- the tape of one forward pass
-class Tape:
-    """Observer (see ``tensor._hooks``) that records each op a forward pass calls, in call order.
+class Tape(Watcher):
+    """Watcher that records each op a forward pass calls, in call order.
 
     ``entries`` holds (function, input tensors, output tensors); keeping the tensors themselves
     keeps their ``id`` unique, which is how an output is matched with the later op that reads it.
@@ -138,9 +139,6 @@ class Tape:
 
     def on_forward(self, fn, inputs, outputs, seconds):
         self.entries.append((fn, list(inputs), list(outputs)))
-
-    def on_backward(self, fn, grad_outputs, grad_inputs, seconds):
-        pass
 
     def leaves(self):
         """Tensors read by some op but made by none: weights, the images, labels and constants."""
@@ -153,12 +151,8 @@ class Tape:
 
 def record(fn):
     """The tape of the ops that ``fn()`` calls (whatever ``fn`` returns is let go)."""
-    tape = Tape()
-    _hooks.append(tape)
-    try:
+    with Tape() as tape:
         fn()
-    finally:
-        _hooks.remove(tape)
     return tape
 
 
