@@ -46,7 +46,7 @@ from functools import partial
 import numpy as np
 
 from . import backend, models, optim
-from .checkpoint import atomic_write
+from .io import atomic_write
 from . import functional as F
 from .graph import Watcher
 from .tensor import tensor
