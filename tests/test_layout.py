@@ -5,6 +5,7 @@ import pathlib
 import pytest
 
 PACKAGE = pathlib.Path(__file__).resolve().parent.parent / "tinyalex"
+MAX_LINES = 400
 
 
 def _name(path):
@@ -59,3 +60,8 @@ def test_the_core_imports_only_the_backend_and_itself():
 def test_windowed_ops_take_their_geometry_from_im2col_not_from_the_convolution(module):
     assert "tinyalex.functional.im2col" in imports(module) and "tinyalex.functional.conv" not in imports(module)
 
+
+
+def test_no_module_is_over_about_400_lines():
+    long = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > MAX_LINES}
+    assert long == {}, f"split these by idea (lines): {long}"
