@@ -97,6 +97,7 @@ def _bad(**change):
     (dict(w=np.zeros((5, 2, 3, 3)), b=np.zeros(5)), ValueError,
      r"input channels \(4\) and output channels \(5\) must both be divisible by groups=2"),
     (dict(groups=0), ValueError, "groups must be a positive int, got 0"),
+    (dict(groups=True), ValueError, "groups must be a positive int, got True"),  # as the layer refuses it
     (dict(w=np.zeros((6, 2, 9, 9))), ValueError, r"kernel size 9 is larger than the padded input \(8 \+ 2\*0 = 8\)"),
     (dict(stride=0), ValueError, "stride must be positive, got 0"),
     (dict(padding=-1), ValueError, "padding must not be negative, got -1"),

@@ -65,3 +65,9 @@ def test_windowed_ops_take_their_geometry_from_im2col_not_from_the_convolution(m
 def test_no_module_is_over_about_400_lines():
     long = {m: n for m, p in MODULES.items() if (n := len(p.read_text().splitlines())) > MAX_LINES}
     assert long == {}, f"split these by idea (lines): {long}"
+
+
+def test_host_numpy_is_imported_as_numpy_not_reached_through_the_backend():
+    """One way to NumPy for host arrays (``import numpy as np``); ``backend.xp(x)`` for an array's own module."""
+    through = [m for m, p in MODULES.items() if "backend.np." in p.read_text()]
+    assert through == []

@@ -215,8 +215,7 @@ class Tensor:
 
     def _compare(self, op, other):
         if isinstance(other, Tensor):
-            if other.device != self.device:
-                raise ValueError(f"comparison: tensors are on different devices ({self.device} and {other.device})")
+            same_device("comparison", self, other)
             other = other.data
         elif hasattr(other, "shape"):
             other = backend.to_device(other, self.device)
@@ -267,6 +266,14 @@ def _numpy_keywords(method, t, dtype, out):
     if dtype is not None and np.dtype(dtype) != t.dtype:
         raise TypeError(f"{method}: dtype={np.dtype(dtype)} is not supported on a {t.dtype} tensor; "
                         f"cast first with t.astype({np.dtype(dtype).name!r})")
+
+
+def same_device(op, *tensors):
+    """Raise ValueError naming ``op`` unless the tensors (None skipped) are on one device."""
+    devices = sorted({t.device for t in tensors if t is not None})
+    if len(devices) > 1:
+        raise ValueError(f"{op}: inputs are on different devices ({' and '.join(devices)}); "
+                         "move one with .to(device) first")
 
 
 def tensor(data, dtype=None, device="cpu", requires_grad=False):
@@ -328,15 +335,13 @@ class Function:
 
     def __call__(self, *inputs):
         tensors = [as_tensor(x) for x in inputs]
-        devices = sorted({t.device for t in tensors})
-        if len(devices) > 1 and not self.crosses_devices:
-            raise ValueError(f"{self.label}: inputs are on different devices ({' and '.join(devices)}); "
-                             "move one with .to(device) first")
+        if not self.crosses_devices:
+            same_device(self.label, *tensors)
         floats = sorted({t.dtype.name for t in tensors if t.dtype.kind == "f"})
         if len(floats) > 1:
             raise TypeError(f"{self.label}: inputs mix {' and '.join(floats)}; tinyalex does not promote silently "
                             "(a float64 constant would turn a float32 network into float64): cast one with .astype()")
-        device = devices[0] if devices else "cpu"
+        device = tensors[0].device if tensors else "cpu"
         start = graph.clock(device) if graph.watchers else 0.0
         with backend.on_device(device):
             outputs = self.forward(*(t.data for t in tensors))

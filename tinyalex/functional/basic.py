@@ -6,6 +6,8 @@ broadcast as NumPy does; their backward sums the gradient back over the broadcas
 import math
 import sys
 
+import numpy as np
+
 from .. import backend
 from ..tensor import Function, ToDevice, bind_operators, to_device  # noqa: F401  (F.to_device: the move is the core's)
 from . import checks
@@ -210,7 +212,7 @@ class Transpose(Function):
 
     def backward(self, gy):
         # negative axes count from the end: argsort needs them as positions
-        inverse = None if self.axes is None else tuple(backend.np.argsort([a % gy.ndim for a in self.axes]))
+        inverse = None if self.axes is None else tuple(np.argsort([a % gy.ndim for a in self.axes]))
         return (gy.transpose(inverse),)
 
 
@@ -250,7 +252,7 @@ class Concat(Function):
 
     def backward(self, gy):
         xp = backend.xp(gy)
-        edges = backend.np.cumsum(self.saved.sizes)[:-1].tolist()
+        edges = np.cumsum(self.saved.sizes)[:-1].tolist()
         return tuple(xp.split(gy, edges, axis=self.axis))
 
 

@@ -101,6 +101,15 @@ class Conv2d(Function):
             yield col.reshape(C * KH * KW, -1)
 
 
+def check_groups(op, C, O, groups):
+    """Raise ValueError naming ``op`` unless ``groups`` is a positive int (not a bool) that divides both
+    the C input and the O output channels: each group sees C/groups channels and makes O/groups maps."""
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if C % groups or O % groups:
+        raise ValueError(f"{op}: input channels ({C}) and output channels ({O}) must both be divisible by groups={groups}")
+
+
 def conv2d(x, w, b=None, stride=1, padding=0, groups=1):
     """2-D convolution (cross-correlation, as in every deep-learning library) with optional groups.
 
@@ -119,12 +128,8 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1):
     checks.floating("conv2d", x, w, b)
     checks.ndim("conv2d", x, 4, layout="N, C, H, W")
     checks.ndim("conv2d", w, 4, "weight", layout="O, C/groups, KH, KW")
-    if not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
     (N, C, H, W), (O, Cg, KH, KW) = x.shape, w.shape
-    if C % groups or O % groups:
-        raise ValueError(f"conv2d: input channels ({C}) and output channels ({O}) must both be "
-                         f"divisible by groups={groups}")
+    check_groups("conv2d", C, O, groups)
     if C // groups != Cg:
         raise ValueError(f"conv2d: weight {w.shape} expects {Cg * groups} input channels "
                          f"({Cg} per group x {groups} groups), but the input has {C}")
