@@ -11,7 +11,7 @@
 #
 #     out = floor((size + 2 p - z) / s) + 1
 #
-# computed in one place for every layer: `F.conv_outsize` (tinyalex/functional/conv.py). Backward sends
+# computed in one place for every layer: `F.conv_outsize` (tinyalex/functional/im2col.py). Backward sends
 # each output's gradient to the input that was the maximum (the first one, in row-major order, when
 # several tie); with overlapping windows one input can be the maximum of several windows and then
 # receives the sum of their gradients.

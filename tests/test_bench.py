@@ -66,7 +66,7 @@ def test_interleaved_rounds_alternate_drop_the_warmup_and_take_medians():
 
 def test_on_a_cpu_each_framework_waits_for_the_others_idle_threads_then_wakes_its_own(monkeypatch):
     events, times = [], iter([9.0, 1.0, 9.0, 2.0, 9.0, 3.0, 9.0, 4.0])  # untimed rounds give 9
-    monkeypatch.setattr(bench.time, "sleep", lambda s: events.append(f"sleep {s}"))
+    monkeypatch.setattr(bench.clocks.time, "sleep", lambda s: events.append(f"sleep {s}"))
     rounds = {name: (lambda name=name: events.append(name) or {"step": next(times)}) for name in ("a", "b")}
     assert bench.interleaved(rounds, warmup=0, repeat=2, pause=bench.pause_for("cpu")) == {
         "a": {"step": 2.0}, "b": {"step": 3.0}}
@@ -164,7 +164,7 @@ def test_memory_is_unavailable_where_the_peak_cannot_be_reset_and_the_rest_still
             raise PermissionError(13, "Permission denied", str(path))
         return open(path, *args, **kwargs)
 
-    monkeypatch.setattr(bench, "open", read_only_clear_refs, raising=False)
+    monkeypatch.setattr(bench.memory, "open", read_only_clear_refs, raising=False)
     result = tiny_run(tmp_path, "--step-only")
     assert result["memory"] is None and result["step"]["ms"]["tinyalex"] > 0
     assert "memory a step adds" not in capsys.readouterr().out

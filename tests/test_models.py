@@ -134,6 +134,18 @@ def test_device_arguments_are_checked():
         models.alexnet_cifar(init="lecun")
 
 
+@pytest.mark.parametrize("build, name", [(models.alexnet, "alexnet"), (models.alexnet_torchvision, "alexnet_torchvision"),
+                                         (models.vgg, "vgg"), (models.vgg_cifar, "vgg")])
+def test_every_builder_refuses_an_unknown_init_by_name_before_building_anything(monkeypatch, build, name):
+    def no_layers(*args, **kwargs):
+        raise AssertionError("a layer was built before the init name was checked")
+
+    monkeypatch.setattr(nn, "Conv2d", no_layers)
+    args = ("A",) if "vgg" in name else ()
+    with pytest.raises(ValueError, match=f"^{name}: init must be one of .*, got 'lecun'"):
+        build(*args, init="lecun")
+
+
 @pytest.mark.gpu
 @pytest.mark.parametrize("devices", [("cuda", "cpu"), ("cuda", "cuda")])
 def test_columns_on_the_gpu_or_split_with_the_cpu_train_like_both_on_the_cpu(devices):

@@ -185,7 +185,7 @@ def test_a_network_of_layers_passes_gradcheck():
 
 
 def test_bad_layer_arguments_are_named():
-    with pytest.raises(ValueError, match="Conv2d: in_channels \\(3\\) .* groups=2"):
+    with pytest.raises(ValueError, match="Conv2d: input channels \\(3\\) .* groups=2"):
         nn.Conv2d(3, 4, 3, groups=2)
     for bad in ({"groups": 0}, {"kernel_size": 0}, {"stride": (1, 0)}):
         with pytest.raises(ValueError, match="Conv2d: (groups|kernel_size and stride) must be (a )?positive"):

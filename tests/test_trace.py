@@ -6,7 +6,7 @@ import tinyalex as ta
 from tinyalex import functional as F, nn
 from tinyalex.models.alexnet import TwoColumnNet
 from tinyalex.nn import module
-from tinyalex.tensor import _hooks
+from tinyalex.graph import watchers
 
 
 def small_step(rng, device="cpu"):
@@ -54,7 +54,7 @@ def test_table_is_printable_and_the_hook_is_removed(rng):
                                 "|grad|"]
     assert len(lines) == 2 + 6 + 1 and "4x3 5x3" in lines[2] and "scalar" in lines[4]
     assert lines[-1].startswith("forward ") and "backward " in lines[-1]
-    assert _hooks == []
+    assert watchers == []
 
 
 def test_hook_is_removed_after_an_error_and_nothing_is_recorded_outside(rng):
@@ -62,7 +62,7 @@ def test_hook_is_removed_after_an_error_and_nothing_is_recorded_outside(rng):
         with ta.trace() as t:
             F.relu(ta.tensor(np.ones(2)))
             F.linear(ta.tensor(np.ones((2, 3))), ta.tensor(np.ones((2, 2))))
-    assert _hooks == [] and len(t.records) == 1
+    assert watchers == [] and len(t.records) == 1
     small_step(rng)
     assert len(t.records) == 1
 

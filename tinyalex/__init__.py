@@ -1,7 +1,7 @@
 """tinyalex: a from-scratch, readable deep-learning engine for the AlexNet and VGG papers."""
 from . import backend
 from .backend import manual_seed
-from .tensor import Function, Tensor, as_tensor, is_grad_enabled, no_grad, tensor
+from .tensor import Function, Tensor, Watcher, as_tensor, is_grad_enabled, no_grad, tensor
 from . import functional
 
 __version__ = "0.1.0"

@@ -11,17 +11,16 @@ Layout of the file (a zip of ``.npy`` arrays, readable with ``numpy.load(path)``
 
 Nothing here can run code on load (``allow_pickle=False``), so a checkpoint from a stranger is safe
 to open. A save goes to a temporary file in the same directory, is flushed to disk, and only then
-renamed over the target: a crash mid-save leaves the previous checkpoint intact.
+renamed over the target (``io.atomic_write``): a crash mid-save leaves the previous checkpoint intact.
 """
-import contextlib
 import json
 import os
-import tempfile
 import zipfile
 
 import numpy as np
 
 from . import backend
+from .io import atomic_write
 
 FORMAT_VERSION = 1
 _ARRAY = "__array__"
@@ -30,38 +29,6 @@ _ABSENT = object()  # a metadata entry that is not there at all (as opposed to o
 
 class CheckpointError(ValueError):
     """A checkpoint file that is missing, damaged, or does not fit the model it is loaded into."""
-
-
-@contextlib.contextmanager
-def atomic_write(path, mode="wb"):
-    """Open a temporary file next to ``path``; on success fsync and rename it to ``path``.
-
-    On an exception the temporary file is removed and ``path`` is left as it was. Text modes write
-    UTF-8 whatever the locale. Every file the program writes (checkpoints, metrics, figures, exercise
-    stubs) goes through here.
-    """
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    os.makedirs(directory, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=directory, prefix="." + os.path.basename(path) + ".", suffix=".tmp")
-    try:
-        os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes it private (0600); a run's files are as open() makes them
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else "utf-8") as f:
-            yield f
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.remove(tmp)
-        raise
-
-
-def _umask():
-    """The process's file-creation mask (reading it means setting it, so it is set back at once)."""
-    mask = os.umask(0o022)
-    os.umask(mask)
-    return mask
 
 
 def _flatten(tree, prefix, arrays):

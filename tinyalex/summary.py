@@ -14,7 +14,7 @@ import numpy as np
 
 from . import backend
 from .nn import Conv2d, Linear
-from .nn import module as _module
+from .graph import Watcher
 from .tensor import no_grad, tensor
 
 
@@ -50,6 +50,17 @@ def _multiply_adds(m, out_shape):
     return 0
 
 
+class _Layers(Watcher):
+    """Records (name, module, output) of each call of a layer (a module without sub-modules) of the model."""
+
+    def __init__(self, names):
+        self.names, self.records = names, []
+
+    def on_module(self, m, inputs, output):
+        if not m._modules and id(m) in self.names:
+            self.records.append((self.names[id(m)], m, output))
+
+
 def summary(model, input_shape, device=None, print_table=True):
     """Run one image of ``input_shape`` (C, H, W) through ``model`` and tabulate its layers.
 
@@ -60,25 +71,17 @@ def summary(model, input_shape, device=None, print_table=True):
     """
     first = next(iter(model.parameters()), None)
     device = backend.parse_device(device or (first.device if first is not None else "cpu"))
-    names = {id(m): name for name, m in model.named_modules()}
-    records = []
-
-    def record(m, inputs, output):
-        if not m._modules and id(m) in names:
-            records.append((names[id(m)], m, output))
-
+    layers = _Layers({id(m): name for name, m in model.named_modules()})
     modes = [(m, m.training) for m in model.modules()]
     model.eval()
-    _module._forward_hooks.append(record)
     try:
         x = tensor(np.zeros((1,) + tuple(input_shape), np.float32 if first is None else first.dtype), device=device)
-        with no_grad():
+        with no_grad(), layers:
             model(x)
     finally:
-        _module._forward_hooks.remove(record)
         for m, mode in modes:
             m.training = mode
-    rows = _merge_columns(records)
+    rows = _merge_columns(layers.records)
     text = _format(rows, getattr(model, "transfers", None))
     if print_table:
         print(text)

@@ -1,43 +1,30 @@
-"""Tensor, Function and the backward walk: the whole autograd engine.
+"""Tensor and Function: the values, the ops on them, and the recording of the graph.
 
 A ``Tensor`` wraps a raw array (NumPy on the CPU, CuPy on a GPU) and remembers the ``Function`` that
 made it. A ``Function`` computes on raw arrays: ``forward(*arrays)`` returns the outputs and saves,
 by name, what ``backward(*grad_outputs)`` needs to return one gradient per input. ``Tensor.backward``
-walks the recorded graph in reverse topological order and adds up (chain rule) the gradients that
-reach each tensor; leaves that ``requires_grad`` keep theirs in ``.grad``.
-
-The graph keeps the arrays that each Function saved and nothing else: of an intermediate tensor it
-keeps where the tensor came from (an ``Edge``), not its values, so an activation that no backward
-needs (the convolution's output before the ReLU, which keeps its own output) is freed as soon as
-the forward pass moves on, as in PyTorch.
+hands the graph to the walk in ``graph.py``, which visits it in reverse topological order and adds up
+(chain rule) the gradients that reach each tensor; leaves that ``requires_grad`` keep theirs in ``.grad``.
+The device move (``ToDevice``) is here too: ``Tensor.to`` needs it, and it is part of the core.
 """
-import contextlib
 import numbers
 import operator
-import time
 import types
 
 import numpy as np
 
-from . import backend
+from . import backend, graph
+from .graph import Edge, Watcher, backward, is_grad_enabled, no_grad  # noqa: F401  (the core's names)
 
-_grad_enabled = True
-_hooks = []  # observers of every call (see trace.py); empty in normal runs, so nothing is timed
-
-
-@contextlib.contextmanager
-def no_grad():
-    """Inside this context no graph is recorded (evaluation, optimiser updates)."""
-    global _grad_enabled
-    previous, _grad_enabled = _grad_enabled, False
-    try:
-        yield
-    finally:
-        _grad_enabled = previous
+_ops = None  # tinyalex.functional.basic, which binds itself once on import (bind_operators)
 
 
-def is_grad_enabled():
-    return _grad_enabled
+def bind_operators(ops):
+    """Give Tensor its operators (+, -, *, /, @, [], sum, reshape, ...): ``ops`` is the module of the
+    elementwise and shape ops, which calls this once when it is imported, as tinygrad's ops register
+    themselves on Tensor. The core never imports the ops built on it, so there is no import cycle."""
+    global _ops
+    _ops = ops
 
 
 def _as_array(data, dtype, device):
@@ -152,7 +139,6 @@ class Tensor:
 
     def to(self, device):
         """Move to ``device``; differentiable (the gradient moves back)."""
-        from .functional.basic import to_device
         return to_device(self, device)
 
     def detach(self):
@@ -170,7 +156,7 @@ class Tensor:
 
     def __setitem__(self, index, value):
         """``t[index] = value``, in place and counted (see the class docstring)."""
-        if self.requires_grad and _grad_enabled:
+        if self.requires_grad and graph.is_grad_enabled():
             raise RuntimeError("setitem: an in-place change of a tensor that requires grad is not recorded "
                                "in the graph; make it under no_grad(), as an optimiser step does")
         value = value.data if isinstance(value, Tensor) else value
@@ -207,22 +193,18 @@ class Tensor:
                 raise ValueError(f"backward: grad of shape {grad.shape} given for a tensor of shape {self.shape}")
         backward(self, grad)
 
-    # ---- operators (thin wrappers over tinyalex.functional.basic)
-    def _basic(self):
-        from .functional import basic
-        return basic
-
-    def __add__(self, other): return self._basic().add(self, other)
-    def __radd__(self, other): return self._basic().add(other, self)
-    def __sub__(self, other): return self._basic().sub(self, other)
-    def __rsub__(self, other): return self._basic().sub(other, self)
-    def __mul__(self, other): return self._basic().mul(self, other)
-    def __rmul__(self, other): return self._basic().mul(other, self)
-    def __truediv__(self, other): return self._basic().div(self, other)
-    def __rtruediv__(self, other): return self._basic().div(other, self)
-    def __neg__(self): return self._basic().mul(self, -1.0)
-    def __matmul__(self, other): return self._basic().matmul(self, other)
-    def __getitem__(self, index): return self._basic().getitem(self, index)
+    # ---- operators (thin wrappers over tinyalex.functional.basic, bound by bind_operators)
+    def __add__(self, other): return _ops.add(self, other)
+    def __radd__(self, other): return _ops.add(other, self)
+    def __sub__(self, other): return _ops.sub(self, other)
+    def __rsub__(self, other): return _ops.sub(other, self)
+    def __mul__(self, other): return _ops.mul(self, other)
+    def __rmul__(self, other): return _ops.mul(other, self)
+    def __truediv__(self, other): return _ops.div(self, other)
+    def __rtruediv__(self, other): return _ops.div(other, self)
+    def __neg__(self): return _ops.mul(self, -1.0)
+    def __matmul__(self, other): return _ops.matmul(self, other)
+    def __getitem__(self, index): return _ops.getitem(self, index)
 
     # np.sum(t), np.mean(t), np.transpose(t), np.reshape(t, s) call these methods with NumPy's keywords
     # ---- comparisons: element-wise, as in PyTorch, giving a boolean tensor outside the graph (a step
@@ -233,8 +215,7 @@ class Tensor:
 
     def _compare(self, op, other):
         if isinstance(other, Tensor):
-            if other.device != self.device:
-                raise ValueError(f"comparison: tensors are on different devices ({self.device} and {other.device})")
+            same_device("comparison", self, other)
             other = other.data
         elif hasattr(other, "shape"):
             other = backend.to_device(other, self.device)
@@ -250,19 +231,19 @@ class Tensor:
 
     def sum(self, axis=None, keepdims=False, dtype=None, out=None):
         _numpy_keywords("sum", self, dtype, out)
-        return self._basic().sum(self, axis, keepdims)
+        return _ops.sum(self, axis, keepdims)
 
     def mean(self, axis=None, keepdims=False, dtype=None, out=None):
         _numpy_keywords("mean", self, dtype, out)
-        return self._basic().mean(self, axis, keepdims)
+        return _ops.mean(self, axis, keepdims)
 
-    def flatten(self): return self._basic().flatten(self)
-    def transpose(self, *axes): return self._basic().transpose(self, _sizes(axes) or None)
+    def flatten(self): return _ops.flatten(self)
+    def transpose(self, *axes): return _ops.transpose(self, _sizes(axes) or None)
 
     def reshape(self, *shape, order="C"):
         if order != "C":
             raise ValueError(f"reshape: only order='C' (row-major, NumPy's default) is supported, got {order!r}")
-        return self._basic().reshape(self, _sizes(shape))
+        return _ops.reshape(self, _sizes(shape))
 
     @property
     def T(self):
@@ -285,6 +266,14 @@ def _numpy_keywords(method, t, dtype, out):
     if dtype is not None and np.dtype(dtype) != t.dtype:
         raise TypeError(f"{method}: dtype={np.dtype(dtype)} is not supported on a {t.dtype} tensor; "
                         f"cast first with t.astype({np.dtype(dtype).name!r})")
+
+
+def same_device(op, *tensors):
+    """Raise ValueError naming ``op`` unless the tensors (None skipped) are on one device."""
+    devices = sorted({t.device for t in tensors if t is not None})
+    if len(devices) > 1:
+        raise ValueError(f"{op}: inputs are on different devices ({' and '.join(devices)}); "
+                         "move one with .to(device) first")
 
 
 def tensor(data, dtype=None, device="cpu", requires_grad=False):
@@ -348,23 +337,21 @@ class Function:
 
     def __call__(self, *inputs):
         tensors = [as_tensor(x) for x in inputs]
-        devices = sorted({t.device for t in tensors})
-        if len(devices) > 1 and not self.crosses_devices:
-            raise ValueError(f"{self.label}: inputs are on different devices ({' and '.join(devices)}); "
-                             "move one with .to(device) first")
+        if not self.crosses_devices:
+            same_device(self.label, *tensors)
         floats = sorted({t.dtype.name for t in tensors if t.dtype.kind == "f"})
         if len(floats) > 1:
             raise TypeError(f"{self.label}: inputs mix {' and '.join(floats)}; tinyalex does not promote silently "
                             "(a float64 constant would turn a float32 network into float64): cast one with .astype()")
-        device = devices[0] if devices else "cpu"
+        device = tensors[0].device if tensors else "cpu"
         # known before forward, so that forward saves and backward computes only what is asked for
-        self.needs_input_grad = tuple(_grad_enabled and t.requires_grad for t in tensors)
-        start = _clock(device) if _hooks else 0.0
+        self.needs_input_grad = tuple(graph.is_grad_enabled() and t.requires_grad for t in tensors)
+        start = graph.clock(device) if graph.watchers else 0.0
         with backend.on_device(device):
             outputs = self.forward(*(t.data for t in tensors))
         single = not isinstance(outputs, tuple)
         outputs = (outputs,) if single else outputs
-        record = _grad_enabled and any(t.requires_grad for t in tensors)
+        record = graph.is_grad_enabled() and any(t.requires_grad for t in tensors)
         results = tuple(Tensor(o, requires_grad=record, creator=self if record else None, slot=i)
                         for i, o in enumerate(outputs))
         if record:
@@ -373,116 +360,29 @@ class Function:
             kept = {id(a) for a in vars(getattr(self, "saved", types.SimpleNamespace())).values()}
             self.versions = [(i, t._version, t.version) for i, t in enumerate(tensors + list(results))
                              if id(t.data) in kept]  # the count of each saved array (class Tensor's docstring)
-        for hook in _hooks:
-            hook.on_forward(self, tensors, results, _clock(device) - start)
+        for watcher in graph.watchers:
+            watcher.on_forward(self, tensors, results, graph.clock(device) - start)
         return results[0] if single else results
 
 
-class Edge:
-    """What the graph keeps of one input of a Function: where its gradient goes, not its values.
+class ToDevice(Function):
+    """A copy to another device whose backward copies the gradient back (paper 3.2's crossings)."""
 
-    ``creator`` and ``slot`` name the output it was (None for a leaf); ``leaf`` is the leaf tensor
-    itself when it requires grad (backward adds to its ``.grad``); ``shape``, ``dtype``, ``device``
-    and ``requires_grad`` describe it. Keeping the input Tensor instead would keep every activation
-    of the network alive until the graph dies, whether or not a backward needs it.
-    """
+    crosses_devices = True
 
-    __slots__ = ("creator", "slot", "leaf", "shape", "dtype", "device", "requires_grad")
+    def __init__(self, device):
+        self.device = backend.parse_device(device)
 
-    def __init__(self, t):
-        self.creator, self.slot, self.requires_grad = t.creator, t.slot, t.requires_grad
-        self.leaf = t if t.creator is None and t.requires_grad else None
-        self.shape, self.dtype, self.device = t.shape, t.dtype, t.device
+    def forward(self, x):
+        self.save_for_backward(source=backend.device_of(x))
+        return backend.to_device(x, self.device)
 
-    @property
-    def key(self):
-        """Key of this tensor's gradient during the walk (its creator's identity and output slot)."""
-        return id(self.creator), self.slot
-
-    def __repr__(self):
-        return f"Edge(shape={self.shape}, creator={type(self.creator).__name__ if self.creator else None})"
+    def backward(self, gy):
+        return (backend.to_device(gy, self.saved.source),)
 
 
-def _clock(device):
-    """Wall time once ``device`` has finished its queued work: GPU kernels run asynchronously, so
-    without the wait an observer would time an op's launch, not its work."""
-    backend.synchronize(device)
-    return time.perf_counter()
-
-
-def _topological_order(root):
-    """Functions reachable from ``root``, each after all functions that consume its outputs."""
-    order, seen = [], set()
-    stack = [(root.creator, False)] if root.creator is not None else []
-    while stack:  # iterative depth-first search: deep networks would overflow Python's recursion
-        fn, expanded = stack.pop()
-        if expanded:
-            order.append(fn)
-            continue
-        if id(fn) in seen:
-            continue
-        seen.add(id(fn))
-        stack.append((fn, True))
-        stack.extend((t.creator, False) for t in fn.inputs if t.creator is not None and id(t.creator) not in seen)
-    return order[::-1]
-
-
-def backward(root, grad):
-    """Reverse-mode walk from ``root`` with dL/d(root) = ``grad`` (a raw array)."""
-    if root.creator is None:
-        with backend.on_device(root.device):
-            _accumulate_leaf(root, grad)
-        return
-    grads = {(id(root.creator), root.slot): grad}
-    for fn in _topological_order(root):
-        # an output that no later op used (and that is not the root) gets no gradient here
-        outs = [grads.pop((id(fn), slot), None) for slot in range(len(fn.output_specs))]
-        if all(g is None for g in outs):
-            continue
-        if getattr(fn, "saved", ()) is None:
-            raise RuntimeError(f"backward: the graph through {fn.label} was already walked and its saved arrays "
-                               "freed; run the forward pass again to back-propagate again")
-        _check_versions(fn)
-        if any(g is None for g in outs):  # an output nobody used (one half of a split): its gradient is 0
-            like = next(g for g in outs if g is not None)
-            xp = backend.xp(like)
-            with backend.on_device(backend.device_of(like)):
-                outs = [xp.zeros(shape, dtype) if g is None else g for g, (shape, dtype) in zip(outs, fn.output_specs)]
-        start = _clock(fn.inputs[0].device) if _hooks else 0.0
-        with backend.on_device(fn.inputs[0].device):
-            in_grads = fn.backward(*outs)
-        if not isinstance(in_grads, tuple):
-            in_grads = (in_grads,)
-        if len(in_grads) != len(fn.inputs):
-            raise RuntimeError(f"{fn.label}.backward returned {len(in_grads)} gradients for {len(fn.inputs)} inputs")
-        for hook in _hooks:
-            hook.on_backward(fn, outs, in_grads, _clock(fn.inputs[0].device) - start)
-        fn.saved = None  # free what forward kept; the graph cannot be walked twice
-        with backend.on_device(fn.inputs[0].device):  # the sums below are new arrays on the inputs' device
-            for t, g in zip(fn.inputs, in_grads):
-                if g is None or not t.requires_grad:
-                    continue
-                if g.shape != t.shape:
-                    raise RuntimeError(f"{fn.label}.backward gave a gradient of shape {g.shape} "
-                                       f"for an input of shape {t.shape}")
-                if t.creator is None:
-                    _accumulate_leaf(t.leaf, g)
-                else:
-                    key = t.key
-                    grads[key] = grads[key] + g if key in grads else g
-
-
-def _check_versions(fn):
-    """Refuse to run ``fn.backward`` on saved arrays that were changed in place after its forward."""
-    n_in = len(fn.inputs)
-    for i, version, count in fn.versions:
-        if version.count != count:
-            what = f"input {i} {fn.inputs[i].shape}" if i < n_in else f"output {i - n_in} {fn.output_specs[i - n_in][0]}"
-            raise RuntimeError(f"backward: {what} of {fn.label}, which its backward needs, was changed in place "
-                               f"after the forward pass (version {count}, now {version.count}); run the forward "
-                               "pass again after changing it")
-
-
-def _accumulate_leaf(t, g):
-    if t.requires_grad:
-        t.grad = g.copy() if t.grad is None else t.grad + g
+def to_device(x, device):
+    """Move a tensor to ``device`` ("cpu", "cuda", "cuda:N"); the gradient moves back in backward."""
+    device = backend.parse_device(device)
+    backend.module_for(device)  # a clear error now if the device does not exist
+    return x if x.device == device else ToDevice(device)(x)

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from . import backend
 from .nn.module import current_path
-from .tensor import _hooks
+from .graph import Watcher
 
 
 @dataclass
@@ -54,20 +54,12 @@ def _moments(arrays):
     return mean, math.sqrt(var)
 
 
-class Trace:
-    """Observer of every Function call while active (use ``tinyalex.trace()``); ``records`` in call order."""
+class Trace(Watcher):
+    """Watcher of every Function call while active (use ``tinyalex.trace()``); ``records`` in call order."""
 
     def __init__(self):
         self.records = []
         self._paths = weakref.WeakKeyDictionary()  # Function -> module path, for its backward row
-
-    def __enter__(self):
-        _hooks.append(self)
-        return self
-
-    def __exit__(self, *exc):
-        _hooks.remove(self)
-        return False
 
     def on_forward(self, fn, inputs, outputs, seconds):
         values = [o.data for o in outputs if o.dtype.kind == "f"]

@@ -9,7 +9,7 @@ import os
 import numpy as np
 
 from . import backend
-from .checkpoint import atomic_write
+from .io import atomic_write
 
 
 def _figure(width, height):

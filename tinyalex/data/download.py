@@ -18,7 +18,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
-from ..checkpoint import atomic_write
+from ..io import atomic_write
 
 TIMEOUT_S = 15  # offline or blocked: fail within seconds, not minutes
 _CHUNK = 1 << 20

@@ -21,7 +21,7 @@ import numpy as np
 from PIL import Image
 
 from .. import backend
-from ..checkpoint import atomic_write
+from ..io import atomic_write
 
 
 class Compose:

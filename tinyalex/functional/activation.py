@@ -4,6 +4,13 @@ from ..tensor import Function
 from . import checks
 
 
+def _unary(fn, op, x):
+    """``fn(x)`` for a floating tensor (an array or number is wrapped), refused by name otherwise."""
+    (x,) = checks.tensors(x)
+    checks.floating(op, x)
+    return fn(x)
+
+
 class ReLU(Function):
     def forward(self, x):
         y = backend.xp(x).maximum(x, 0)
@@ -17,9 +24,7 @@ class ReLU(Function):
 
 def relu(x):
     """Rectified linear unit f(x) = max(0, x) (paper section 3.1). Any shape -> same shape."""
-    (x,) = checks.tensors(x)
-    checks.floating("relu", x)
-    return ReLU()(x)
+    return _unary(ReLU(), "relu", x)
 
 
 class Tanh(Function):
@@ -35,9 +40,7 @@ class Tanh(Function):
 
 def tanh(x):
     """f(x) = tanh(x), the saturating unit of paper Figure 1; f'(x) = 1 - f(x)^2. Same shape."""
-    (x,) = checks.tensors(x)
-    checks.floating("tanh", x)
-    return Tanh()(x)
+    return _unary(Tanh(), "tanh", x)
 
 
 class Sigmoid(Function):
@@ -54,6 +57,4 @@ class Sigmoid(Function):
 
 def sigmoid(x):
     """f(x) = 1 / (1 + e^-x) (paper section 3.1 mentions it with tanh); f' = f (1 - f). Same shape."""
-    (x,) = checks.tensors(x)
-    checks.floating("sigmoid", x)
-    return Sigmoid()(x)
+    return _unary(Sigmoid(), "sigmoid", x)

@@ -1,12 +1,15 @@
-"""Elementwise arithmetic, matrix products, shape changes, channel concat/split and device moves.
+"""Elementwise arithmetic, matrix products, shape changes and channel concat/split: Tensor's operators.
 
 Each op is a Function (forward/backward on raw arrays) plus a lowercase wrapper. Elementwise ops
 broadcast as NumPy does; their backward sums the gradient back over the broadcast axes.
 """
 import math
+import sys
+
+import numpy as np
 
 from .. import backend
-from ..tensor import Function
+from ..tensor import Function, ToDevice, bind_operators, to_device  # noqa: F401  (F.to_device: the move is the core's)
 from . import checks
 
 
@@ -211,7 +214,7 @@ class Transpose(Function):
 
     def backward(self, gy):
         # negative axes count from the end: argsort needs them as positions
-        inverse = None if self.axes is None else tuple(backend.np.argsort([a % gy.ndim for a in self.axes]))
+        inverse = None if self.axes is None else tuple(np.argsort([a % gy.ndim for a in self.axes]))
         return (gy.transpose(inverse),)
 
 
@@ -251,7 +254,7 @@ class Concat(Function):
 
     def backward(self, gy):
         xp = backend.xp(gy)
-        edges = backend.np.cumsum(self.saved.sizes)[:-1].tolist()
+        edges = np.cumsum(self.saved.sizes)[:-1].tolist()
         return tuple(xp.split(gy, edges, axis=self.axis))
 
 
@@ -291,25 +294,4 @@ def split(x, sections, axis=1):
     return Split(sections, axis)(x)
 
 
-# ------------------------------------------------------------------ devices
-class ToDevice(Function):
-    """A copy to another device whose backward copies the gradient back (paper 3.2's crossings)."""
-
-    crosses_devices = True
-
-    def __init__(self, device):
-        self.device = backend.parse_device(device)
-
-    def forward(self, x):
-        self.save_for_backward(source=backend.device_of(x))
-        return backend.to_device(x, self.device)
-
-    def backward(self, gy):
-        return (backend.to_device(gy, self.saved.source),)
-
-
-def to_device(x, device):
-    """Move a tensor to ``device`` ("cpu", "cuda", "cuda:N"); the gradient moves back in backward."""
-    device = backend.parse_device(device)
-    backend.module_for(device)  # a clear error now if the device does not exist
-    return x if x.device == device else ToDevice(device)(x)
+bind_operators(sys.modules[__name__])

@@ -1,7 +1,7 @@
 """Input checks shared by the operations: a user's mistake gets a message naming the op."""
 import numbers
 
-from ..tensor import Tensor, as_tensor
+from ..tensor import Tensor, as_tensor, same_device  # noqa: F401  (the core's device check, for the ops)
 
 
 def floating(op, *tensors):
@@ -24,13 +24,6 @@ def ndim(op, t, n, what="input", layout=None):
     if t.ndim != n:
         hint = f" ({layout})" if layout else ""
         raise ValueError(f"{op}: expected a {n}-D {what}{hint}, got shape {t.shape}")
-
-
-def same_device(op, *tensors):
-    devices = sorted({t.device for t in tensors if t is not None})
-    if len(devices) > 1:
-        raise ValueError(f"{op}: inputs are on different devices ({' and '.join(devices)}); "
-                         "move one with .to(device) first")
 
 
 def pair(op, name, value):

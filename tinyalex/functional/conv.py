@@ -1,134 +1,13 @@
-"""Convolution as one matrix product: im2col, col2im and conv2d with groups (paper sections 3.2, 3.5).
+"""Convolution as one matrix product: conv2d with groups (paper sections 3.2, 3.5).
 
-A convolution slides every filter over every receptive field. ``im2col`` copies each receptive field
-into a column of a matrix, so that all filters meet all fields in a single matrix multiply (the GEMM
-that BLAS on the CPU, cuBLAS on a GPU, do fastest). ``col2im`` is its adjoint: it adds each column
-back onto the pixels it came from, which is what the backward pass needs.
+A convolution slides every filter over every receptive field; the window geometry (output sizes,
+im2col, col2im) is in ``im2col.py``, and conv2d is im2col + one GEMM per group.
 """
 from .. import backend
 from ..tensor import Function
 from . import checks, winograd
-
-
-def conv_outsize(size, k, s, p, op="conv_outsize"):
-    """Output length of a window of size ``k`` sliding with stride ``s`` over ``size`` padded by ``p``.
-
-        out = floor((size + 2p - k) / s) + 1            (floor rounding, as PyTorch)
-
-    Every convolution and pooling layer takes its output size from here. The paper (section 3.5)
-    filters a 224x224 image with 96 kernels of 11x11 at stride 4 and gets 55x55 maps, but
-
-        floor((224 - 11) / 4) + 1 = 54,     floor((227 - 11) / 4) + 1 = 55,
-
-    so the input must really be 227x227 (or 224 padded by 2: floor((228 - 11) / 4) + 1 = 55).
-    Overlapping pooling (3x3 at stride 2, section 3.4) then gives 55 -> 27 -> 13 -> 6.
-    ``op`` names the operation in the error raised for a stride of 0 or a kernel larger than the
-    padded input.
-    """
-    if s <= 0:
-        raise ValueError(f"{op}: stride must be positive, got {s}")
-    if k > size + 2 * p:
-        raise ValueError(f"{op}: kernel size {k} is larger than the padded input ({size} + 2*{p} = {size + 2 * p})")
-    return (size + 2 * p - k) // s + 1
-
-
-def window(i, j, OH, OW, SH, SW):
-    """(rows, columns) of the pixels that kernel offset (i, j) touches, for all OH x OW outputs at once.
-
-    Output pixel (oh, ow) reads padded input pixel (oh*SH + i, ow*SW + j): a strided slice per axis.
-    """
-    return slice(i, i + SH * (OH - 1) + 1, SH), slice(j, j + SW * (OW - 1) + 1, SW)
-
-
-def pad2d(x, PH, PW, value=0):
-    """Pad the last two axes of a raw array by (PH, PW) on both sides with ``value``."""
-    if PH == 0 and PW == 0:
-        return x
-    pad = [(0, 0)] * (x.ndim - 2) + [(PH, PH), (PW, PW)]
-    return backend.xp(x).pad(x, pad, constant_values=value)
-
-
-def im2col(x, KH, KW, SH, SW, PH, PW):
-    """Receptive fields as columns: (N, C, H, W) -> col (C*KH*KW, N*OH*OW), on raw arrays.
-
-    Column ``(n*OH + oh)*OW + ow`` holds the C*KH*KW input values that output pixel (oh, ow) of image
-    n sees; row ``(c*KH + i)*KW + j`` holds input channel c at kernel offset (i, j). For one 3x3
-    image, one channel and a 2x2 kernel at stride 1 (OH = OW = 2)::
-
-        image        kernel offset    output pixel (oh, ow)
-        a b c           (i, j)      (0,0) (0,1) (1,0) (1,1)
-        d e f   ->      (0, 0)    [   a     b     d     e  ]
-        g h i           (0, 1)    [   b     c     e     f  ]
-                        (1, 0)    [   d     e     g     h  ]
-                        (1, 1)    [   e     f     h     i  ]
-
-    Overlapping windows repeat pixels (e sits in every column). With the weights w (O, C, KH, KW)
-    seen as a matrix (O, C*KH*KW), the convolution is the product w @ col (O, N*OH*OW); the
-    channel-major rows give each group of a grouped convolution one contiguous block of rows.
-    The copy is one strided slice per kernel offset (``fill_columns``): KH*KW Python steps, each
-    vectorised over N, C, OH, OW. (conv2d builds the same columns with the images in the last
-    place, which makes the copy faster; this function gives them in the order above.)
-    """
-    N, C, H, W = x.shape
-    OH, OW = conv_outsize(H, KH, SH, PH, "im2col"), conv_outsize(W, KW, SW, PW, "im2col")
-    xp = backend.xp(x)
-    with backend.on_device(backend.device_of(x)):
-        col = xp.empty((C, KH, KW, OH, OW, N), dtype=x.dtype)
-    fill_columns(col, padded_images_last(x, PH, PW), SH, SW)
-    return xp.ascontiguousarray(col.transpose(0, 1, 2, 5, 3, 4)).reshape(C * KH * KW, N * OH * OW)
-
-
-def col2im(col, x_shape, KH, KW, SH, SW, PH, PW):
-    """Adjoint of im2col: col (C*KH*KW, N*OH*OW) -> (N, C, H, W), adding overlapping windows.
-
-    Where windows overlap (stride < kernel) an input pixel sits in several columns and receives the
-    sum of all of them: col2im(col) is not an inverse of im2col but its transpose, so that
-    <im2col(x), col> = <x, col2im(col)>. The result is a new C-contiguous array.
-    """
-    N, C, H, W = x_shape
-    OH, OW = conv_outsize(H, KH, SH, PH, "col2im"), conv_outsize(W, KW, SW, PW, "col2im")
-    col = col.reshape(C, KH, KW, N, OH, OW).transpose(0, 1, 2, 4, 5, 3)
-    with backend.on_device(backend.device_of(col)):
-        xc = add_columns(backend.xp(col).zeros((C, H + 2 * PH, W + 2 * PW, N), dtype=col.dtype), col, SH, SW)
-    return backend.xp(xc).ascontiguousarray(images_first(xc, PH, PW))
-
-
-def padded_images_last(x, PH, PW):
-    """(N, C, H, W) -> a contiguous, zero-padded (C, H + 2PH, W + 2PW, N) copy, in one pass.
-
-    The images go last, as in Krizhevsky's cuda-convnet: then a window slice of a stride-1
-    convolution is a run of OW*N contiguous values per row instead of OW, and the im2col copy and
-    the col2im sum run 1.5-4x faster (their inner loops were too short to stream).
-    """
-    N, C, H, W = x.shape
-    with backend.on_device(backend.device_of(x)):
-        xc = backend.xp(x).zeros((C, H + 2 * PH, W + 2 * PW, N), x.dtype)
-    xc[:, PH:PH + H, PW:PW + W] = x.transpose(1, 2, 3, 0)  # moved and padded at once: one copy, not two
-    return xc
-
-
-def images_first(xc, PH, PW):
-    """(C, H + 2PH, W + 2PW, N) -> the unpadded (N, C, H, W), as a view: padded_images_last undone."""
-    _, H, W, _ = xc.shape
-    return xc[:, PH:H - PH, PW:W - PW].transpose(3, 0, 1, 2)
-
-
-def fill_columns(col, xc, SH, SW):
-    """im2col's copy: col (C, KH, KW, OH, OW, N) <- the windows of the padded xc (C, H, W, N)."""
-    _, KH, KW, OH, OW, _ = col.shape
-    for i in range(KH):
-        for j in range(KW):
-            col[:, i, j] = xc[(slice(None), *window(i, j, OH, OW, SH, SW))]
-    return col
-
-
-def add_columns(xc, col, SH, SW):
-    """col2im's sum: each column of col (C, KH, KW, OH, OW, N) added onto its window of xc (C, H, W, N)."""
-    _, KH, KW, OH, OW, _ = col.shape
-    for i in range(KH):
-        for j in range(KW):
-            xc[(slice(None), *window(i, j, OH, OW, SH, SW))] += col[:, i, j]
-    return xc
+from .im2col import add_columns, conv_outsize, fill_columns, images_first, padded_images_last
+from .im2col import col2im, im2col  # noqa: F401  (kept importable from here, where they used to live)
 
 
 # Bytes of im2col columns built at a time on the CPU. One small buffer serves every chunk of images,
@@ -224,6 +103,15 @@ class Conv2d(Function):
             yield col.reshape(C * KH * KW, -1)
 
 
+def check_groups(op, C, O, groups):
+    """Raise ValueError naming ``op`` unless ``groups`` is a positive int (not a bool) that divides both
+    the C input and the O output channels: each group sees C/groups channels and makes O/groups maps."""
+    if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
+        raise ValueError(f"{op}: groups must be a positive int, got {groups!r}")
+    if C % groups or O % groups:
+        raise ValueError(f"{op}: input channels ({C}) and output channels ({O}) must both be divisible by groups={groups}")
+
+
 def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto"):
     """2-D convolution (cross-correlation, as in every deep-learning library) with optional groups.
 
@@ -246,12 +134,8 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto"):
     checks.floating("conv2d", x, w, b)
     checks.ndim("conv2d", x, 4, layout="N, C, H, W")
     checks.ndim("conv2d", w, 4, "weight", layout="O, C/groups, KH, KW")
-    if not isinstance(groups, int) or groups < 1:
-        raise ValueError(f"conv2d: groups must be a positive int, got {groups!r}")
     (N, C, H, W), (O, Cg, KH, KW) = x.shape, w.shape
-    if C % groups or O % groups:
-        raise ValueError(f"conv2d: input channels ({C}) and output channels ({O}) must both be "
-                         f"divisible by groups={groups}")
+    check_groups("conv2d", C, O, groups)
     if C // groups != Cg:
         raise ValueError(f"conv2d: weight {w.shape} expects {Cg * groups} input channels "
                          f"({Cg} per group x {groups} groups), but the input has {C}")

@@ -1,4 +1,6 @@
 """Dropout (paper section 4.2): each hidden unit is zeroed with probability p during training."""
+import numpy as np
+
 from .. import backend
 from ..tensor import Function, Tensor
 from . import checks
@@ -55,7 +57,7 @@ def check_arguments(op, p, mode):
 
 def _mask(x, p, seed, mask):
     if mask is not None:
-        mask = mask.data if isinstance(mask, Tensor) else mask if hasattr(mask, "shape") else backend.np.asarray(mask)
+        mask = mask.data if isinstance(mask, Tensor) else mask if hasattr(mask, "shape") else np.asarray(mask)
         mask = backend.to_device(mask, x.device)
         if tuple(mask.shape) != x.shape:
             raise ValueError(f"dropout: mask must have the input's shape {x.shape}, got {tuple(mask.shape)}")

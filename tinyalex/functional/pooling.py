@@ -9,7 +9,7 @@ import numpy as np
 from .. import backend
 from ..tensor import Function
 from . import checks
-from .conv import conv_outsize, pad2d, window
+from .im2col import conv_outsize, pad2d, window
 
 
 class Pool2d(Function):

@@ -5,7 +5,7 @@ operations in this package must agree with these to the last digits. Nothing her
 """
 import numpy as np
 
-from .conv import conv_outsize, pad2d
+from .im2col import conv_outsize, pad2d
 
 
 def _pair(v):

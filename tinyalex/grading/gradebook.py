@@ -13,7 +13,7 @@ import json
 import pathlib
 
 from . import exercises, runner
-from ..checkpoint import atomic_write
+from ..io import atomic_write
 
 COLUMNS = ("student", "exercise", "status", "passed", "checks", "file", "message")
 

@@ -11,7 +11,6 @@ import math
 import numpy as np
 
 from tinyalex import backend, functional as F, nn, optim
-from tinyalex.functional import conv
 from tinyalex.tensor import tensor
 
 
@@ -30,11 +29,11 @@ def _backward(gy, cache):
 
 
 def im2col(x, KH, KW, SH, SW, PH, PW):
-    return conv.im2col(x, KH, KW, SH, SW, PH, PW)
+    return F.im2col(x, KH, KW, SH, SW, PH, PW)
 
 
 def col2im(col, x_shape, KH, KW, SH, SW, PH, PW):
-    return conv.col2im(col, x_shape, KH, KW, SH, SW, PH, PW)
+    return F.col2im(col, x_shape, KH, KW, SH, SW, PH, PW)
 
 
 def conv2d_forward(x, w, b, stride=1, padding=0, groups=1):

@@ -6,7 +6,7 @@ import pathlib
 import textwrap
 
 from . import exercises
-from ..checkpoint import atomic_write
+from ..io import atomic_write
 
 
 def stub_source(exercise):

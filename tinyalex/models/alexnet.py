@@ -162,22 +162,19 @@ def build(layout, num_classes, columns, devices, norm, dropout_mode, init, dropo
     """An AlexNet-shaped network from ``layout``: two columns, or one with grouped convolutions."""
     if columns not in (1, 2):
         raise ValueError(f"alexnet: columns must be 1 or 2, got {columns!r}")
-    if init not in INIT:
-        raise ValueError(f"alexnet: init must be one of {list(INIT)}, got {init!r}")
     devices = (devices,) if isinstance(devices, str) else devices
     if devices is not None and len(devices) != columns:
         raise ValueError(f"alexnet: expected {columns} device(s), one per column, got {devices!r}")
-    with nn.init.deferred():
+
+    def make():
         if columns == 1:
-            model = nn.Sequential(column_layers(layout, num_classes, None, norm, dropout_mode, dropout))
-        else:
-            halves = [nn.Sequential(column_layers(layout, num_classes, k, norm, dropout_mode, dropout))
-                      for k in range(2)]
-            crossings = [f"conv{i}" for i, c in enumerate(layout.convs, 1) if i > 1 and not c.own_column]
-            crossings += [f"fc{len(layout.convs) + i}" for i in range(1, len(layout.hidden) + 2)]
-            model = TwoColumnNet(halves, crossings)
-    if INIT[init] is not None:
-        nn.init.apply(model, INIT[init])
+            return nn.Sequential(column_layers(layout, num_classes, None, norm, dropout_mode, dropout))
+        halves = [nn.Sequential(column_layers(layout, num_classes, k, norm, dropout_mode, dropout)) for k in range(2)]
+        crossings = [f"conv{i}" for i, c in enumerate(layout.convs, 1) if i > 1 and not c.own_column]
+        crossings += [f"fc{len(layout.convs) + i}" for i in range(1, len(layout.hidden) + 2)]
+        return TwoColumnNet(halves, crossings)
+
+    model = nn.init.initialised("alexnet", init, INIT, make)
     for part, device in zip(model.columns if columns == 2 else [model], devices or ()):
         part.to(device)
     return model
@@ -225,23 +222,17 @@ def alexnet_torchvision(num_classes=1000, dropout_mode="inverted", init="he"):
     pooling to 6x6 is the identity there, and is left out). Load torchvision weights with
     ``load_torchvision_npz``.
     """
-    if init not in INIT:
-        raise ValueError(f"alexnet_torchvision: init must be one of {list(INIT)}, got {init!r}")
-    with nn.init.deferred():
-        model = nn.Sequential({
-            "conv1": nn.Conv2d(3, 64, 11, stride=4, padding=2), "relu1": nn.ReLU(), "pool1": nn.MaxPool2d(3, 2),
-            "conv2": nn.Conv2d(64, 192, 5, padding=2), "relu2": nn.ReLU(), "pool2": nn.MaxPool2d(3, 2),
-            "conv3": nn.Conv2d(192, 384, 3, padding=1), "relu3": nn.ReLU(),
-            "conv4": nn.Conv2d(384, 256, 3, padding=1), "relu4": nn.ReLU(),
-            "conv5": nn.Conv2d(256, 256, 3, padding=1), "relu5": nn.ReLU(), "pool5": nn.MaxPool2d(3, 2),
-            "flatten": nn.Flatten(),
-            "drop6": nn.Dropout(0.5, dropout_mode), "fc6": nn.Linear(9216, 4096), "relu6": nn.ReLU(),
-            "drop7": nn.Dropout(0.5, dropout_mode), "fc7": nn.Linear(4096, 4096), "relu7": nn.ReLU(),
-            "fc8": nn.Linear(4096, num_classes),
-        })
-    if INIT[init] is not None:
-        nn.init.apply(model, INIT[init])
-    return model
+    return nn.init.initialised("alexnet_torchvision", init, INIT, lambda: nn.Sequential({
+        "conv1": nn.Conv2d(3, 64, 11, stride=4, padding=2), "relu1": nn.ReLU(), "pool1": nn.MaxPool2d(3, 2),
+        "conv2": nn.Conv2d(64, 192, 5, padding=2), "relu2": nn.ReLU(), "pool2": nn.MaxPool2d(3, 2),
+        "conv3": nn.Conv2d(192, 384, 3, padding=1), "relu3": nn.ReLU(),
+        "conv4": nn.Conv2d(384, 256, 3, padding=1), "relu4": nn.ReLU(),
+        "conv5": nn.Conv2d(256, 256, 3, padding=1), "relu5": nn.ReLU(), "pool5": nn.MaxPool2d(3, 2),
+        "flatten": nn.Flatten(),
+        "drop6": nn.Dropout(0.5, dropout_mode), "fc6": nn.Linear(9216, 4096), "relu6": nn.ReLU(),
+        "drop7": nn.Dropout(0.5, dropout_mode), "fc7": nn.Linear(4096, 4096), "relu7": nn.ReLU(),
+        "fc8": nn.Linear(4096, num_classes),
+    }))
 
 
 def load_torchvision_npz(model, path):

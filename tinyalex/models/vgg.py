@@ -106,14 +106,6 @@ class FullyConvolutionalVGG(nn.Module):
         return F.mean(self.classifier(self.features(x)), axis=(2, 3))
 
 
-def _init(model, init):
-    if init not in INIT:
-        raise ValueError(f"vgg: init must be one of {list(INIT)}, got {init!r}")
-    if INIT[init] is not None:
-        nn.init.apply(model, INIT[init])
-    return model
-
-
 def vgg(config, num_classes=1000, init="paper", dropout_mode="inverted", width=1.0):
     """A VGG configuration of Table 1 for 3x224x224 images: "A", "A-LRN", "B", "C", "D" or "E".
 
@@ -123,9 +115,8 @@ def vgg(config, num_classes=1000, init="paper", dropout_mode="inverted", width=1
     trained deeper nets from a trained A: see ``init_from_a``. ``width`` scales every layer (a narrow
     net keeps the same code path for lessons and tests).
     """
-    with nn.init.deferred():
-        model = VGG(config, num_classes, 224, width, max(1, round(4096 * width)), dropout_mode)
-    return _init(model, init)
+    return nn.init.initialised("vgg", init, INIT, lambda: VGG(config, num_classes, 224, width,
+                                                               max(1, round(4096 * width)), dropout_mode))
 
 
 def vgg_cifar(config="A", num_classes=10, width=0.25, init="he", dropout_mode="inverted"):
@@ -133,9 +124,8 @@ def vgg_cifar(config="A", num_classes=10, width=0.25, init="he", dropout_mode="i
     values; the hidden FC layers have 512 * width units. width=0.25 (16-32-64-128-128 kernels) runs
     a CIFAR-10 epoch of configuration A on a CPU in minutes. He init, as deep nets need.
     """
-    with nn.init.deferred():
-        model = VGG(config, num_classes, 32, width, max(1, round(512 * width)), dropout_mode)
-    return _init(model, init)
+    return nn.init.initialised("vgg", init, INIT, lambda: VGG(config, num_classes, 32, width,
+                                                               max(1, round(512 * width)), dropout_mode))
 
 
 def init_from_a(model, trained_a):

@@ -116,3 +116,14 @@ def apply(model, scheme):
         if m._parameters.get("bias") is not None:
             constant_(m.bias, bias_value(name.rsplit(".", 1)[-1]))
     return model
+
+
+def initialised(model_name, init, schemes, make):
+    """The model that ``make()`` builds, drawn once by the scheme ``schemes[init]`` (None: left at zero,
+    to load weights into). The layers are built ``deferred``, so their own He draw is not wasted on
+    weights redrawn at once; ``init`` is checked before anything is built."""
+    if init not in schemes:
+        raise ValueError(f"{model_name}: init must be one of {list(schemes)}, got {init!r}")
+    with deferred():
+        model = make()
+    return model if schemes[init] is None else apply(model, schemes[init])

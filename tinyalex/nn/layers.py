@@ -5,6 +5,7 @@ from the engine generator; the models then apply their paper's scheme (see ``nn.
 """
 from .. import functional as F
 from ..functional import checks, winograd
+from ..functional.conv import check_groups
 from ..functional.dropout import check_arguments
 from . import init
 from .module import Module
@@ -45,11 +46,7 @@ class Conv2d(_Weighted):
         self.padding = checks.pair("Conv2d", "padding", padding)
         if min(self.kernel_size + self.stride) < 1:
             raise ValueError(f"Conv2d: kernel_size and stride must be positive, got {kernel_size!r} and {stride!r}")
-        if isinstance(groups, bool) or not isinstance(groups, int) or groups < 1:
-            raise ValueError(f"Conv2d: groups must be a positive int, got {groups!r}")
-        if in_channels % groups or out_channels % groups:
-            raise ValueError(f"Conv2d: in_channels ({in_channels}) and out_channels ({out_channels}) "
-                             f"must both be divisible by groups={groups}")
+        check_groups("Conv2d", in_channels, out_channels, groups)
         self._make((out_channels, in_channels // groups) + self.kernel_size, bias)
 
     def forward(self, x):

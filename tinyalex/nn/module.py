@@ -8,15 +8,15 @@ that are state but not learned (BatchNorm's running statistics); ops update them
 import numpy as np
 
 from .. import backend
-from ..tensor import Tensor, _hooks
+from .. import graph
+from ..tensor import Tensor
 
-_forward_hooks = []  # observers of every module call (see summary.py); empty in normal runs
-_call_stack = []     # (module, path) of each module being called, kept only while ops are watched
+_call_stack = []  # (module, path) of each module being called, kept only while the graph is watched
 
 
 def current_path():
     """Module path of the innermost module being called (``columns.0.conv1``), "" outside any or at the
-    outermost one; known only while an observer of ops (a ``trace()``) is active."""
+    outermost one; known only while a ``graph.Watcher`` (a ``trace()``) is active."""
     return _call_stack[-1][1] if _call_stack else ""
 
 
@@ -208,7 +208,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward()")
 
     def __call__(self, *inputs):
-        watched = bool(_hooks)  # module paths are for a trace: a plain run does not look them up
+        watched = bool(graph.watchers)  # module paths are for watchers: a plain run does not look them up
         if watched:
             _call_stack.append((self, _path_in_caller(self)))
         try:
@@ -216,8 +216,9 @@ class Module:
         finally:
             if watched:
                 _call_stack.pop()
-        for hook in _forward_hooks:
-            hook(self, inputs, output)
+        if watched:
+            for watcher in graph.watchers:
+                watcher.on_module(self, inputs, output)
         return output
 
     def extra_repr(self):

@@ -1,7 +1,7 @@
 """Exercise 1: im2col and col2im, the data movement under every convolution (paper section 3.5)."""
 import numpy as np
 
-from ...functional import conv
+from ... import functional as F
 from ..checks import Case, Check, Pattern, as_shaped, compare, on, rand
 from . import Exercise, Stub
 
@@ -86,7 +86,7 @@ def window_args(s):
 
 def out_hw(s):
     """(OH, OW) of a window setting."""
-    return (conv.conv_outsize(s["H"], s["KH"], s["SH"], s["PH"]), conv.conv_outsize(s["W"], s["KW"], s["SW"], s["PW"]))
+    return (F.conv_outsize(s["H"], s["KH"], s["SH"], s["PH"]), F.conv_outsize(s["W"], s["KW"], s["SW"], s["PW"]))
 
 
 def col_shape(s):
@@ -105,13 +105,13 @@ def cases(rng):
 
 def run_im2col(student, case, device):
     s, (x,) = case.args["s"], on(device, case.args["x"])
-    return [compare("col", student.im2col(x, *window_args(s)), conv.im2col(x, *window_args(s)))]
+    return [compare("col", student.im2col(x, *window_args(s)), F.im2col(x, *window_args(s)))]
 
 
 def run_col2im(student, case, device):
     s, (col,) = case.args["s"], on(device, case.args["col"])
     x_shape = case.args["x"].shape
-    return [compare("x", student.col2im(col, x_shape, *window_args(s)), conv.col2im(col, x_shape, *window_args(s)))]
+    return [compare("x", student.col2im(col, x_shape, *window_args(s)), F.col2im(col, x_shape, *window_args(s)))]
 
 
 def run_adjoint(student, case, device):

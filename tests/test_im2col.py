@@ -1,0 +1,50 @@
+"""Window geometry: output sizes round down, im2col copies receptive fields, col2im is its adjoint."""
+import numpy as np
+import pytest
+
+from tinyalex import functional as F
+
+# (x shape, kernel, stride, padding): overlap, padding, odd and rectangular sizes, a kernel as large as the input
+WINDOWS = [
+    ((2, 3, 7, 7), (3, 3), 1, 0),
+    ((2, 3, 9, 9), (3, 3), 2, 1),           # stride < kernel: overlapping windows
+    ((1, 3, 11, 11), (5, 5), 3, 2),         # batch 1, odd sizes
+    ((2, 4, 8, 9), (3, 2), 2, 1),           # rectangular kernel
+    ((3, 6, 6, 5), (2, 3), (2, 1), (0, 2)),  # per-axis stride and padding
+    ((2, 2, 5, 5), (5, 5), 1, 0),           # kernel as large as the input: 1x1 output
+]
+
+
+def test_outsize_floor_rounding_and_the_papers_227():
+    assert F.conv_outsize(227, 11, 4, 0) == 55      # paper section 3.5: 55x55 maps from 227x227
+    assert F.conv_outsize(224, 11, 4, 0) == 54      # ... which 224x224 would not give
+    assert F.conv_outsize(224, 11, 4, 2) == 55
+    assert [F.conv_outsize(n, 3, 2, 0) for n in (55, 27, 13)] == [27, 13, 6]  # overlapping pooling
+    assert F.conv_outsize(32, 5, 1, 2) == 32
+
+
+@pytest.mark.parametrize("args, match", [
+    ((4, 5, 1, 0), r"kernel size 5 is larger than the padded input \(4 \+ 2\*0 = 4\)"),
+    ((4, 3, 0, 0), "stride must be positive, got 0"),
+])
+def test_outsize_errors(args, match):
+    with pytest.raises(ValueError, match=f"conv_outsize: {match}"):
+        F.conv_outsize(*args)
+
+
+@pytest.mark.parametrize("x_shape, kernel, stride, padding", WINDOWS)
+def test_col2im_is_the_adjoint_of_im2col(rng, x_shape, kernel, stride, padding):
+    """<im2col(x), c> = <x, col2im(c)>: overlapping windows must add up in col2im, not overwrite."""
+    (KH, KW), (SH, SW), (PH, PW) = kernel, np.broadcast_to(stride, 2), np.broadcast_to(padding, 2)
+    x = rng.standard_normal(x_shape)
+    col = F.im2col(x, KH, KW, SH, SW, PH, PW)
+    c = rng.standard_normal(col.shape)
+    assert np.isclose(np.vdot(col, c), np.vdot(x, F.col2im(c, x_shape, KH, KW, SH, SW, PH, PW)), rtol=1e-12)
+
+
+def test_im2col_columns_are_receptive_fields(rng):
+    x = rng.standard_normal((2, 3, 5, 6))
+    col = F.im2col(x, 3, 2, 2, 1, 1, 0)                      # OH = 3, OW = 5
+    n, oh, ow = 1, 2, 3
+    field = np.pad(x, ((0, 0), (0, 0), (1, 1), (0, 0)))[n, :, oh * 2:oh * 2 + 3, ow:ow + 2]
+    np.testing.assert_array_equal(col[:, (n * 3 + oh) * 5 + ow], field.ravel())

@@ -1,0 +1,40 @@
+"""What the figures were measured on: date, versions, CPU, cores, BLAS threads, GPU."""
+import datetime
+import os
+import platform
+
+import numpy as np
+
+from .. import backend
+
+
+def blas_threads():
+    """Threads of NumPy's BLAS, read with threadpoolctl when it is installed (else None)."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return None
+    counts = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+    return max(counts) if counts else None
+
+
+def machine(device, torch, threads):
+    info = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform(),
+            "cpu": _cpu_name(), "cores": os.cpu_count(), "numpy_blas_threads": threads,
+            "env": {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP", "MKL"))}}
+    if backend.parse_device(device) != "cpu":
+        cp = backend.cupy()
+        info["gpu"] = cp.cuda.runtime.getDeviceProperties(backend.device_index(backend.parse_device(device)))["name"].decode()
+        info["cupy"] = cp.__version__
+    if torch is not None:
+        info.update(torch=torch.__version__, torch_threads=torch.get_num_threads())
+    return info
+
+
+def _cpu_name():
+    try:
+        with open("/proc/cpuinfo") as f:
+            return next(line.split(":", 1)[1].strip() for line in f if line.startswith("model name"))
+    except (OSError, StopIteration):
+        return platform.processor()
