@@ -97,7 +97,7 @@ print(f"{len(w)} kernels {w.shape[1:]}: colour share column 1 {colour_share[:hal
       f"column 2 {colour_share[half:].mean():.2f} (random kernels: {2 / 3:.2f})")
 per_row = half if half <= 16 else 16  # rows of one column only: column 1 above, column 2 below
 path = viz.kernel_grid(w, lesson.out / "10_kernels.png", per_row=per_row, title=f"conv1, {len(w)} kernels")
-print(f"figure: {path} (the first {half // per_row} row(s): column 1, then column 2)")
+lesson.show(path, f" (the first {half // per_row} row(s): column 1, then column 2)")
 
 # %% [markdown]
 # ## 4. Figure 4, left: the five most probable labels
@@ -108,7 +108,7 @@ print(f"figure: {path} (the first {half // per_row} row(s): column 1, then colum
 shown = np.arange(8)
 views = np.stack([test_set[int(i)][0] for i in shown])
 path = viz.prediction_bars(views, probs[shown], classes, lesson.out / "10_predictions.png", labels=labels[shown])
-print(f"figure: {path}")
+lesson.show(path)
 for i in shown:
     top = np.argsort(-probs[i], kind="stable")[:5]
     print(f"  true {classes[labels[i]]:>9}: " + ", ".join(f"{classes[j]} {probs[i, j]:.2f}" for j in top))
@@ -156,7 +156,7 @@ print(f"{len(test_feats)} test queries, {m} neighbours each among {len(train_fea
 queries = np.stack([test_set[i][0] for i in range(5)])
 grid = np.stack([[train_set[int(j)][0] for j in neighbours[i]] for i in range(5)])
 path = viz.neighbours_grid(queries, grid, lesson.out / "10_neighbours.png")
-print(f"figure: {path}")
+lesson.show(path)
 
 # %% [markdown]
 # A last figure: the top-k error curve, and the colour share of each first-layer kernel by column.

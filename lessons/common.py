@@ -10,7 +10,8 @@ A lesson starts with::
 which reads the command line, says what will run and how long it takes, and gives the lesson
 ``lesson.mode`` ("quick", "default" or "data"), ``lesson.device``, ``lesson.pick(quick=..., ...)``,
 ``lesson.datasets(...)``, ``lesson.train(...)``, ``lesson.sweep(...)``, ``lesson.progress(...)``,
-``lesson.save(fig, name)``, ``lesson.record(...)`` and ``lesson.done()``.
+``lesson.save(fig, name)``, ``lesson.show(path)`` (a figure ``viz`` wrote), ``lesson.record(...)``
+and ``lesson.done()``.
 
 Every lesson writes ``<out>/NN_results.json`` (atomically, again after each ``record``, so a long
 run leaves its figures as it goes). Keys every lesson has: ``lesson``, ``title``, ``mode``,
@@ -28,11 +29,18 @@ Options (every lesson):
     --device DEV     cpu, cuda or cuda:N
     --out DIR        where figures go (default: lessons/out/)
     --seed N         the engine's random seed (default 0)
+
+``$TINYALEX_LESSON_ARGS`` holds options read before the command line's: a notebook's only way to
+give them (``TINYALEX_LESSON_ARGS=--quick jupyter lab``). A bad option ends the lesson at once with
+one line and status 2; ``--help`` says what the lesson teaches and what each mode runs. In a Jupyter
+kernel ``lesson.save`` also shows each figure inline.
 """
 import argparse
 import json
 import os
+import shlex
 import sys
+import textwrap
 import time
 from pathlib import Path
 
@@ -50,8 +58,20 @@ from tinyalex.checkpoint import atomic_write  # noqa: E402
 HERE = Path(__file__).resolve().parent
 
 
-def parse_options(argv=None):
-    p = argparse.ArgumentParser(description="Run a tinyalex lesson as a script.")
+ARGS_VARIABLE = "TINYALEX_LESSON_ARGS"  # a notebook has no command line: its options come from here
+
+
+def parse_options(argv=None, heading="Run a tinyalex lesson as a script.", runs=None, prog=None):
+    """The options of ``$TINYALEX_LESSON_ARGS`` (e.g. "--quick --out /tmp/l") followed by ``argv``
+    (default: the command line; in a Jupyter kernel none, as its command line is the kernel's).
+
+    ``heading`` and ``runs`` (see ``Lesson``) make ``--help`` say what the lesson teaches and what
+    each mode runs. A mistake the user can make (an unknown option, ``--device cuda`` without a GPU,
+    a missing or unreadable ``--data``, an ``--out`` that cannot be made) ends the process with one
+    line on stderr and status 2, as the ``tinyalex`` command does; a lesson never starts half-way.
+    """
+    p = argparse.ArgumentParser(prog=prog, description=heading, epilog=_modes(runs),
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="seconds, embedded synthetic data, CPU (for tests)")
     p.add_argument("--data", help="a data set for tinyalex.data.load: 'cifar10', a CIFAR-10 folder, "
                                   "or an image folder with train/ and test/")
@@ -60,13 +80,42 @@ def parse_options(argv=None):
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--out", default=str(HERE / "out"), help="folder for figures (default lessons/out)")
     p.add_argument("--seed", type=int, default=0, help="the engine's random seed (default 0)")
-    # parse_known_args: inside Jupyter, sys.argv holds the kernel's own arguments
-    args, _ = p.parse_known_args(sys.argv[1:] if argv is None else argv)
+    command_line = ([] if in_notebook() else sys.argv[1:]) if argv is None else list(argv)
+    args = p.parse_args(shlex.split(os.environ.get(ARGS_VARIABLE, "")) + command_line)
     if args.quick and args.data:
         p.error("--quick runs on the embedded data; leave out --data")
     if args.small and not args.data:
         p.error("--small shrinks a --data run; give --data too")
+    try:
+        ta.backend.module_for(args.device)  # an unknown device, or no CuPy or GPU for "cuda"
+        if args.data:  # the smaller split: a missing, unreadable or unknown data set fails here, in a second
+            ta.data.load(args.data, train=False)
+        Path(args.out).mkdir(parents=True, exist_ok=True)
+    except (OSError, ValueError, RuntimeError) as e:
+        print(f"{p.prog}: error: {e}", file=sys.stderr)
+        raise SystemExit(2) from None
     return args
+
+
+def _modes(runs):
+    """What each mode of a lesson runs and how long it takes, and how a notebook gives options (``--help``'s end)."""
+    if runs is None:
+        return None
+    rows = [(option, "; about ".join(runs.get(mode, runs["default"])))
+            for mode, option in (("quick", "--quick"), ("default", "(no option)"), ("data", "--data PATH"))]
+    rows.append(("--small", "with --data: the default run's sizes and epochs, on a random part of the data set"))
+    lines = ["what each mode runs:"] + [textwrap.fill(what, 100, initial_indent=f"  {option:<13}",
+                                                      subsequent_indent=" " * 15) for option, what in rows]
+    note = (f"As a Jupyter notebook (jupytext opens this file as one; see the README) a lesson takes its options "
+            f"from ${ARGS_VARIABLE}, e.g. {ARGS_VARIABLE}=--quick; a command line's own come after them.")
+    return "\n".join(lines + ["", textwrap.fill(note, 100)])
+
+
+def in_notebook():
+    """Whether this runs in a Jupyter kernel (IPython's kernel app), where figures are shown inline."""
+    ipython = sys.modules.get("IPython")  # not imported otherwise: a script never loads IPython
+    shell = ipython.get_ipython() if ipython else None
+    return shell is not None and "IPKernelApp" in shell.config
 
 
 class Lesson:
@@ -77,18 +126,18 @@ class Lesson:
     """
 
     def __init__(self, number, title, section, runs, argv=None):
-        self.args = parse_options(argv)
+        heading = f"Lesson {number}: {title} (paper {section})"
+        self.args = parse_options(argv, heading, runs, prog=f"lesson {number}" if in_notebook() else None)
         self.number, self.title = number, title
         self.mode = "quick" if self.args.quick else "data" if self.args.data and not self.args.small else "default"
         self.data_name = Path(self.args.data).name.split(".")[0] if self.args.data else "synthetic"
         self.device = ta.backend.parse_device(self.args.device)
         self.out = Path(self.args.out)
-        self.out.mkdir(parents=True, exist_ok=True)
         ta.manual_seed(self.args.seed)
         ta.backend.keep_freed_cpu_memory()  # a lesson is one short-lived process: faster CPU training
         self.started = time.perf_counter()
         what, how_long = runs.get(self.mode, runs["default"])
-        print(f"=== Lesson {number}: {title} (paper {section}) ===")
+        print(f"=== {heading} ===")
         print(f"This will run {what}, on {self.device} ({self.mode} mode); it takes about {how_long}.")
         if self.args.small:
             print(f"--small: the default run's sizes and epochs, on images of {self.data_name} instead")
@@ -130,11 +179,19 @@ class Lesson:
         return splits if self.mode == "data" else tuple(subset(d, n, self.args.seed) for d, n in zip(splits, (n_train, n_test)))
 
     def save(self, fig, name):
-        """Write ``fig`` as ``<out>/<number>_<name>.png``, atomically as every file tinyalex writes."""
+        """Write ``fig`` as ``<out>/<number>_<name>.png``, atomically as every file tinyalex writes,
+        and ``show`` it."""
         path = self.out / f"{self.number}_{name}.png"
         viz.save_figure(fig, path, dpi=120, bbox_inches="tight")
         plt.close(fig)
-        print(f"figure: {path}")
+        return self.show(path)
+
+    def show(self, path, note=""):
+        """Name the saved figure ``path`` (with ``note``) and, in a notebook, show it inline."""
+        print(f"figure: {path}{note}")
+        if in_notebook():  # Agg (above) shows nothing by itself: show the very PNG that was saved
+            from IPython.display import Image, display
+            display(Image(data=Path(path).read_bytes(), format="png"))
         return path
 
     def train(self, model, train_set, test_set, epochs, lr, name, batch_size=128, transform=None, test_transform=None,
