@@ -10,6 +10,7 @@ gets a one-line message and exit status 2, not a traceback.
 """
 import argparse
 import importlib
+import json
 import math
 import os
 import sys
@@ -18,152 +19,253 @@ import time
 
 import numpy as np
 
-from . import backend, checkpoint, data, models, optim, train as training
-from .data import transforms as T
+from . import backend, checkpoint, data, models, optim, train as training, viz
+from .data import pipeline, transforms as T
 from .data.folder import decode
 from .backend import manual_seed
 from .tensor import Tensor, no_grad
 from . import functional as F
 
 # Sizes of the runs that need no --data (the embedded synthetic shapes, on the CPU of a small machine).
+# "n_val": images drawn beyond n_train and held out of training for validation (--val-split).
 # "seconds": the CPU time the run took, one BLAS thread (what an idle 2-core machine takes in wall time).
 # The default's dropout 0.25: at width 1/8 the hidden layers have 64 units per column, and the paper's
 # 0.5 on them keeps the loss near ln 10 for ~4 of the 12 epochs (33% test accuracy instead of 41-51%).
 # A learning rate of 0.02 or more collapses this net to a constant output.
 PRESETS = {
-    "quick": {"n_train": 64, "n_test": 32, "epochs": 1, "batch_size": 32, "width": 0.0625, "dropout": 0.25,
-              "seconds": 3},
-    "default": {"n_train": 2000, "n_test": 500, "epochs": 12, "batch_size": 32, "width": 0.125, "dropout": 0.25,
-                "seconds": 45},
+    "quick": {"n_train": 64, "n_val": 32, "n_test": 32, "epochs": 1, "batch_size": 32, "width": 0.0625,
+              "dropout": 0.25, "seconds": 3},
+    "default": {"n_train": 2000, "n_val": 500, "n_test": 500, "epochs": 12, "batch_size": 32, "width": 0.125,
+                "dropout": 0.25, "seconds": 45},
     "data": {"epochs": 30, "batch_size": 128, "width": 1.0, "dropout": 0.5},
 }
-AUGMENTS = ("crop", "flip", "pca")
-
-
-# ------------------------------------------------------------------ the data pipeline of a run
-PAD = 4  # the random crops are 32x32 windows of the image padded by 4 pixels (the modern CIFAR habit)
-
-
-def test_transform(spec, pad=0):
-    """Image -> network input: subtract the training set's mean colour (paper section 2), CHW float.
-
-    ``pad``: zero-pad the border (after the mean subtraction, as the training crops are), so that the
-    10 test views of ``evaluate --ten-crop`` are corner and centre windows of the padded image.
-    """
-    steps = [T.MeanSubtract(spec["mean"])]
-    if pad:
-        steps.append(lambda image, rng=None: np.pad(image, ((pad, pad), (pad, pad), (0, 0))))
-    return T.Compose(steps + [T.ToFloat()])
-
-
-def train_transform(spec, augment, train_set):
-    """The training augmentations named in ``augment`` (paper section 4.1), then ``test_transform``'s steps.
-
-    crop: "image translations", 32x32 windows of the image padded by ``PAD`` pixels; flip:
-    "horizontal reflections" with probability 1/2; pca: the colour augmentation along the principal
-    components of the training set's RGB pixels.
-    """
-    steps = [T.MeanSubtract(spec["mean"])]
-    if "pca" in augment:
-        steps.insert(0, T.PCALighting.fit(_images(train_set)))
-    if "crop" in augment:
-        steps.append(T.RandomCrop(spec["image_size"], padding=PAD))
-    if "flip" in augment:
-        steps.append(T.RandomFlip())
-    return T.Compose(steps + [T.ToFloat()])
-
-
-def _images(dataset):
-    return dataset.images_labels()[0]
-
-
-def _split(name, train, n, seed):
-    """A split of ``--data``, or (``name`` None) ``n`` images of the embedded synthetic shapes."""
-    if name is None:
-        return data.SyntheticShapes(n, seed=seed, train=train)
-    return data.load(name, train=train, download=True)  # only "cifar10" downloads, once, into the cache
+VAL_FRACTION = 0.1  # of a --data set's training images: CIFAR-10's 50,000 keep 45,000, validate on 5,000
+# A width of 4 is 16x the paper-sized network's 7.6 M parameters; a crafted checkpoint once asked for
+# 1000, and building it would have tried to allocate 572 GiB.
+MAX_WIDTH = 4.0
+MAX_CLASSES = 100_000
+MAX_SIDE = 1024  # of alexnet-cifar's input images: fc6 grows with the square of it
 
 
 # ------------------------------------------------------------------ train
 def cmd_train(args):
-    if args.resume:  # continue the saved run: its arguments, except where it runs and for how long
-        saved = _load_run(args.resume).extra["args"]
-        args.out = args.out or os.path.dirname(args.resume) or "."  # not the saved --out: it may be relative
-        keep = {k: getattr(args, k) for k in ("epochs", "out", "device", "quiet", "workers", "resume")}
-        defaults = vars(build_parser().parse_args(["train"]))
-        changed = [k for k, v in saved.items() if k not in keep and vars(args).get(k, v) not in (v, defaults.get(k))]
-        if changed:  # they used to be dropped silently, e.g. a lower --lr
-            raise ValueError(f"--resume continues the saved run exactly, with its own {_flags(changed)}; "
-                             f"leave out {_flags(changed)} or start a new run")
-        vars(args).update({**saved, **{k: v for k, v in keep.items() if v is not None}})
-    preset = PRESETS["quick" if args.quick else "default" if args.data is None else "data"]
-    for key in ("epochs", "batch_size", "width"):
-        value = getattr(args, key)
-        if value is None:
-            setattr(args, key, preset[key])
-        elif not 0 < value < math.inf:  # 0 once fell back to the preset silently
-            raise ValueError(f"{_flags([key])} must be a finite positive number, got {value}")
-    if args.seed < 0:
-        raise ValueError(f"--seed must be 0 or more, got {args.seed}")
-    if args.dropout is None:
-        args.dropout = preset["dropout"]
+    if args.resume and _resume(args) == "finished":
+        return 0
+    preset = _check_options(args)
     device = backend.parse_device(args.device)
     devices = tuple(backend.parse_device(d) for d in args.columns.split(",")) if args.columns else None
     for d in (device,) + (devices or ()):
         backend.module_for(d)  # fails now, with the reason, if that GPU is not there
-    augment = _augment_list(args.augment)
     out = args.out = args.out or os.path.join("runs", time.strftime("%Y%m%d-%H%M%S"))
     manual_seed(args.seed)
-
-    train_set = _split(args.data, True, preset.get("n_train"), args.seed)
-    test_set = _split(args.data, False, preset.get("n_test"), args.seed)
-    images = _images(train_set)
-    if images.shape[1] != images.shape[2]:
-        raise ValueError(f"the images of {args.data} are {images.shape[1]}x{images.shape[2]}; the crops and test "
-                         "views need square images: resize them (transforms.resize_shorter_center_crop)")
-    spec = {"image_size": int(images.shape[1]), "mean": T.MeanSubtract.fit(images, per_pixel=False).mean.tolist(),
-            "classes": list(train_set.classes), "pad": PAD if "crop" in augment else 0, "n_test": len(test_set)}
-    model_args = {"num_classes": len(spec["classes"])}
-    if args.model == "alexnet-cifar":  # the knobs only that network has
-        model_args.update(norm=None if args.norm == "none" else args.norm, width=args.width, dropout=args.dropout)
-    if devices:
-        model_args["devices"] = list(devices)
-    model = models.get(args.model, **model_args)
-    if not devices:
-        model.to(device)
+    train_set, val_set, test_set = _splits(args, preset)
+    spec = {**pipeline.describe(train_set.images, args.pixels, None if args.mean == "none" else args.mean,
+                                _augment_list(args.augment), args.image_size),
+            "classes": list(train_set.classes), "n_test": len(test_set)}
+    model, model_args = _model(args, spec, device, devices)
     loader_device = devices[0] if devices else device
-    _check_input(model, args.model, spec["image_size"], loader_device)
     train_loader = data.DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, drop_last=True,
-                                   device=loader_device, transform=train_transform(spec, augment, train_set),
+                                   device=loader_device, transform=pipeline.train_transform(spec, train_set.images),
                                    workers=args.workers)
     if len(train_loader) == 0:  # whole batches only, so that every step averages the same number of images
         raise ValueError(f"--batch-size {args.batch_size} is more than the {len(train_set)} training images; "
                          "lower it")
-    test_loader = data.DataLoader(test_set, args.batch_size, device=loader_device, transform=test_transform(spec),
-                                  workers=args.workers)
+    val_loader, test_loader = (data.DataLoader(d, args.batch_size, device=loader_device, workers=args.workers,
+                                               transform=pipeline.test_transform(spec)) for d in (val_set, test_set))
     optimizer = optim.SGD(model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
     schedule = optim.ReduceOnPlateau(optimizer, patience=args.patience)
 
     _check_run_directory(out, args.resume)
-    source = args.data or f"the embedded synthetic shapes ({len(train_set)} training, {len(test_set)} test images)"
+    _announce(args, preset, model, train_set, val_set, test_set, len(train_loader), devices or (device,))
+    tic, history = time.perf_counter(), []
+    try:
+        training.fit(model, optimizer, train_loader, val_loader, args.epochs, out, schedule=schedule,
+                     resume=args.resume, progress=not args.quiet, on_epoch=lambda h: history.__setitem__(slice(None), h),
+                     extra={"model": args.model, "model_args": model_args, "input": spec,
+                            "args": {k: v for k, v in vars(args).items() if k != "run"}})
+    finally:  # the curves of what was trained, also when a run stops early
+        if history:
+            viz.plot_curves(history, os.path.join(out, "curves.png"))
+    best = min(history, key=lambda r: r["val_top1_error"])
+    on = "test set (--val-split test)" if val_set is test_set else f"{len(val_set):,} validation images"
+    print(f"Done in {time.perf_counter() - tic:.1f} s. Best epoch {best['epoch']} on the {on}: top-1 error "
+          f"{best['val_top1_error']:.1%}{_top5(best['val_top5_error'])}. Checkpoints {out}/best.npz and last.npz; "
+          "metrics.jsonl, curves.png.")
+    if val_set is not test_set and os.path.exists(os.path.join(out, "best.npz")):  # once, for the checkpoint
+        checkpoint.load(os.path.join(out, "best.npz")).restore(model)                # chosen without it
+        result = training.evaluate(model, test_loader, progress=not args.quiet)
+        print(f"Test error of best.npz on the {len(test_set):,} test images: top-1 error {result['top1']:.1%} "
+              f"(accuracy {1 - result['top1']:.1%}){_top5(result['top5'])}.")
+    return 0
+
+
+def _top5(error):
+    """", top-5 error 12.3%", or nothing for 5 classes or fewer (where top-5 always holds the answer)."""
+    return "" if error is None else f", top-5 error {error:.1%}"
+
+
+def _count(n, noun, plural=None):
+    return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
+
+
+def _resume(args):
+    """Take the arguments of the run saved in ``args.resume`` (all but where it runs and for how long);
+    "finished" when it already has its epochs. A checkpoint that is not its run's latest (best.npz
+    behind last.npz) continues only into a new --out: in its own folder it would rewind the run."""
+    saved = _load_run(args.resume)
+    # a run saved before --val-split existed chose its checkpoints on the test set
+    run, epoch = {"val_split": "test", **saved.extra["args"]}, saved.extra.get("epoch")
+    here = os.path.dirname(os.path.abspath(args.resume))
+    new_out = args.out is not None and os.path.abspath(args.out) != here
+    args.out = args.out or os.path.dirname(args.resume) or "."  # not the saved --out: it may be relative
+    if args.data is not None and not _exists(run.get("data")):  # the data moved: take it where it is now
+        run = {**run, "data": _data_path(args.data)}
+    elif args.data is not None and _data_path(args.data) == run.get("data"):
+        args.data = run["data"]
+    keep = {k: getattr(args, k) for k in ("epochs", "out", "device", "quiet", "workers", "resume")}
+    defaults = vars(build_parser().parse_args(["train"]))
+    changed = [k for k, v in run.items() if k not in keep and vars(args).get(k, v) not in (v, defaults.get(k))]
+    if changed:  # they used to be dropped silently, e.g. a lower --lr
+        raise ValueError(f"--resume continues the saved run exactly, with its own {_flags(changed)}; "
+                         f"leave out {_flags(changed)} or start a new run")
+    vars(args).update({**defaults, **run, **{k: v for k, v in keep.items() if v is not None}})
+    if not _exists(args.data):
+        raise FileNotFoundError(f"the run's data {args.data} no longer exists; pass --data with its new place")
+    if isinstance(epoch, int) and epoch >= args.epochs:
+        print(f"nothing to do: the run already has {_count(epoch, 'epoch')}; give --epochs N (more than "
+              f"{epoch}) to continue it")
+        return "finished"
+    last = os.path.join(here, "last.npz")
+    if isinstance(epoch, int) and os.path.isfile(last) and not os.path.samefile(last, args.resume):
+        later = checkpoint.load(last).extra.get("epoch")
+        if isinstance(later, int) and later > epoch:
+            if not new_out:
+                raise ValueError(f"{args.resume} is epoch {epoch} of a run that went on to epoch {later} ({last}); "
+                                 f"resuming it there would overwrite the later epochs: give --out NEW_DIR to "
+                                 f"continue it as a new run, or --resume {last}")
+            print(f"Continuing {args.resume} (epoch {epoch}) as a new run in {args.out}; {last} (epoch {later}) "
+                  "is left as it is.")
+    return "resumed"
+
+
+def _check_options(args):
+    """The preset's sizes where none were given, and every number checked before anything is built."""
+    preset = PRESETS["quick" if args.quick else "default" if args.data is None else "data"]
+    for key in ("epochs", "batch_size", "width"):
+        if getattr(args, key) is None:
+            setattr(args, key, preset[key])
+    if args.dropout is None:
+        args.dropout = preset["dropout"]
+    for key in ("epochs", "batch_size", "width", "lr") + (("image_size",) if args.image_size is not None else ()):
+        value = getattr(args, key)
+        if not 0 < value < math.inf:  # 0 once fell back to the preset silently; --lr 0 trains nothing
+            raise ValueError(f"{_flags([key])} must be a finite positive number, got {value}")
+    if not 0 <= args.momentum < 1:  # 1 or more makes every step add up for ever: the weights diverge
+        raise ValueError(f"--momentum must be in [0, 1), got {args.momentum}")
+    if not 0 <= args.weight_decay < math.inf:
+        raise ValueError(f"--weight-decay must be 0 or more, got {args.weight_decay}")
+    if args.seed < 0:
+        raise ValueError(f"--seed must be 0 or more, got {args.seed}")
+    if args.data is not None:
+        args.data = _data_path(args.data)
+    return preset
+
+
+def _data_path(name):
+    """A --data folder or archive as an absolute path (a checkpoint must find it from anywhere); names as they are."""
+    return name if name in ("synthetic", "cifar10") else os.path.abspath(name)
+
+
+def _exists(name):
+    return name in (None, "synthetic", "cifar10") or os.path.exists(name)
+
+
+def _splits(args, preset):
+    """(training, validation, test) sets, in memory at the run's image size; validation is held out of
+    the training images (--val-split), or is the test set itself with --val-split test."""
+    n_val = preset.get("n_val", 0)
+    train, test = (_split(args.data, split, n, args.seed)
+                   for split, n in ((True, preset.get("n_train", 0) + n_val), (False, preset.get("n_test"))))
+    try:
+        train, test = pipeline.sized(train, args.image_size), pipeline.sized(test, args.image_size)
+    except pipeline.SizeError as e:
+        raise ValueError(f"{args.data}: {e}; pass --image-size S to rescale each image's shorter side to S and "
+                         "take its central S x S patch (the paper: 256)") from None
+    if args.val_split == "test":  # the old habit: checkpoints chosen and the rate cut on the test set
+        return train, test, test
+    n = _val_count(args.val_split, len(train), n_val if args.data is None else None)
+    return pipeline.hold_out(train, n) + (test,)
+
+
+def _val_count(text, n_train, default):
+    """Images to hold out: a --val-split of N images or of a fraction; by default ``default`` or 1/10."""
+    if text is None:
+        text = str(default or max(1, round(VAL_FRACTION * n_train)))
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    n = round(value * n_train) if 0 < value < 1 else int(value) if value.is_integer() else 0
+    if not 0 < n < n_train:
+        raise ValueError(f"--val-split {text}: cannot hold out {n} of the {n_train} training images; give a number "
+                         f"of images (1 to {n_train - 1}), a fraction in (0, 1), or 'test'")
+    return n
+
+
+def _model(args, spec, device, devices):
+    """The network the options name, on its device(s), checked to take the run's images."""
+    model_args = {"num_classes": len(spec["classes"])}
+    if args.model == "alexnet-cifar":  # the knobs only that network has
+        model_args.update(norm=None if args.norm == "none" else args.norm, width=args.width, dropout=args.dropout)
+        if spec["image_size"] != 32:  # CIFAR-10's size needs no key: checkpoints from before stay as they were
+            model_args["image_size"] = spec["image_size"]
+    if devices:
+        model_args["devices"] = list(devices)
+    model = models.get(args.model, **_checked(args.model, model_args, ""))
+    if not devices:
+        model.to(device)
+    _check_input(model, args.model, spec["image_size"], devices[0] if devices else device)
+    return model, model_args
+
+
+def _checked(name, model_args, where):
+    """``model_args`` as ``tinyalex train`` writes them, checked before anything is built (a checkpoint
+    may have been edited): known keys, values of the right kind and of sane size."""
+    if name not in models.names():
+        raise ValueError(f"{where}unknown model {name!r}; expected one of {', '.join(models.names())}")
+    rules = {"num_classes": (lambda v: isinstance(v, int) and not isinstance(v, bool) and 1 <= v <= MAX_CLASSES,
+                             f"a whole number from 1 to {MAX_CLASSES:,}"),
+             "devices": (lambda v: isinstance(v, list) and all(isinstance(d, str) for d in v), "a list of devices")}
+    if name == "alexnet-cifar":
+        number = (int, float)
+        rules.update(width=(lambda v: isinstance(v, number) and 0 < v <= MAX_WIDTH, f"a number in (0, {MAX_WIDTH:g}]"),
+                     dropout=(lambda v: isinstance(v, number) and 0 <= v < 1, "a probability in [0, 1)"),
+                     norm=(lambda v: v in ("lrn", "batchnorm", None), "'lrn', 'batchnorm' or null"),
+                     image_size=(lambda v: isinstance(v, int) and not isinstance(v, bool) and 8 <= v <= MAX_SIDE,
+                                 f"a whole number from 8 to {MAX_SIDE}"))
+    unknown = sorted(set(model_args) - set(rules))
+    if unknown:
+        raise ValueError(f"{where}unknown model argument(s) {', '.join(map(str, unknown))} for {name}; expected "
+                         f"{', '.join(rules)}")
+    for key, value in model_args.items():
+        ok, what = rules[key]
+        if not ok(value):
+            raise ValueError(f"{where}model argument {key} must be {what}, got {json.dumps(value)[:60]}")
+    return model_args
+
+
+def _announce(args, preset, model, train_set, val_set, test_set, batches, devices):
+    source = args.data or "the embedded synthetic shapes"
+    val = "chosen on the test set (--val-split test)" if val_set is test_set else f"{len(val_set):,} validation"
     knobs = f", width x{args.width}, norm={args.norm}, dropout {args.dropout}" if args.model == "alexnet-cifar" else ""
-    print(f"Training {args.model} ({model.num_parameters():,} parameters{knobs}) "
-          f"on {source}, device {', '.join(devices) if devices else device}: {args.epochs} epochs of "
-          f"{len(train_loader)} batches of {args.batch_size}, SGD lr {args.lr} momentum {args.momentum} "
-          f"weight decay {args.weight_decay}, augmentation {'+'.join(augment) or 'none'}. Run directory: {out}")
+    print(f"Training {args.model} ({model.num_parameters():,} parameters{knobs}) on {source} ({len(train_set):,} "
+          f"training, {val}, {len(test_set):,} test images), device {', '.join(devices)}: "
+          f"{_count(args.epochs, 'epoch')} of {_count(batches, 'batch', 'batches')} of {args.batch_size}, SGD lr {args.lr} "
+          f"momentum {args.momentum} weight decay {args.weight_decay}, pixels {args.pixels}, augmentation "
+          f"{args.augment.replace(',', '+') if args.augment else 'none'}. Run directory: {args.out}")
     if "seconds" in preset and (args.epochs, args.batch_size, args.width) == tuple(
             preset[k] for k in ("epochs", "batch_size", "width")):
         print(f"This should take about {preset['seconds']} s on an idle 2-core CPU.")
-    tic = time.perf_counter()
-    history = training.fit(model, optimizer, train_loader, test_loader, args.epochs, out, schedule=schedule,
-                           resume=args.resume, progress=not args.quiet,
-                           extra={"model": args.model, "model_args": model_args, "input": spec,
-                                  "args": {k: v for k, v in vars(args).items() if k != "run"}})
-    best = min(history, key=lambda r: r["val_top1_error"])
-    print(f"Done in {time.perf_counter() - tic:.1f} s. Best test top-1 error {best['val_top1_error']:.1%} "
-          f"(accuracy {1 - best['val_top1_error']:.1%}), top-5 error {best['val_top5_error']:.1%}, at epoch "
-          f"{best['epoch']}. Checkpoints {out}/best.npz and last.npz; metrics.jsonl, curves.png.")
-    return 0
 
 
 def _flags(keys):
@@ -195,15 +297,23 @@ def _check_input(model, name, side, device):
             model(Tensor(backend.to_device(np.zeros((1, 3, side, side), np.float32), device)))
     except ValueError as e:
         raise ValueError(f"{name} cannot take the {side}x{side} images of this data set ({e}); "
-                         "resize them or choose another --model") from None
+                         "pass --image-size S with a size it takes, or choose another --model") from None
 
 
 def _augment_list(text):
     names = [] if text in ("", "none") else text.split(",")
-    unknown = [n for n in names if n not in AUGMENTS]
+    unknown = [n for n in names if n not in pipeline.AUGMENTS]
     if unknown:
-        raise ValueError(f"--augment: unknown {', '.join(unknown)}; choose from {', '.join(AUGMENTS)} or 'none'")
+        raise ValueError(f"--augment: unknown {', '.join(unknown)}; choose from {', '.join(pipeline.AUGMENTS)} "
+                         "or 'none'")
     return names
+
+
+def _split(name, train, n, seed):
+    """A split of ``--data``, or (``name`` None) ``n`` images of the embedded synthetic shapes."""
+    if name is None:
+        return data.SyntheticShapes(n, seed=seed, train=train)
+    return data.load(name, train=train, download=True)  # only "cifar10" downloads, once, into the cache
 
 
 # ------------------------------------------------------------------ evaluate / predict
@@ -220,8 +330,8 @@ def _load_run(path):
 def _restore(path, device):
     """The model a checkpoint was trained as, with its weights, in evaluation mode, and its input spec."""
     saved = _load_run(path)
-    model_args = dict(saved.extra["model_args"])
-    model_args.pop("devices", None)  # evaluation runs on one device
+    model_args = _checked(saved.extra["model"], saved.extra["model_args"], f"checkpoint {path}: ")
+    model_args = {k: v for k, v in model_args.items() if k != "devices"}  # evaluation runs on one device
     model = models.get(saved.extra["model"], **model_args)
     saved.restore(model)
     model.to(backend.parse_device(device))
@@ -232,18 +342,20 @@ def _restore(path, device):
 def cmd_evaluate(args):
     model, extra = _restore(args.checkpoint, args.device)
     spec, run = extra["input"], extra["args"]
-    test_set = _split(args.data or run["data"], False, spec["n_test"], run["seed"])
+    if args.data is None and not _exists(run["data"]):
+        raise FileNotFoundError(f"the checkpoint's data {run['data']} no longer exists; pass --data with its new place")
+    test_set = pipeline.sized(_split(args.data or run["data"], False, spec["n_test"], run["seed"]), spec.get("resize"))
     if list(test_set.classes) != spec["classes"]:  # else labels would index other (or no) outputs
         raise ValueError(f"the test set's classes ({_names(test_set.classes)}) are not those the checkpoint was "
                          f"trained on ({_names(spec['classes'])})")
     loader = data.DataLoader(test_set, args.batch_size, device=args.device, workers=args.workers,
-                             transform=test_transform(spec, pad=spec["pad"] if args.ten_crop else 0))
+                             transform=pipeline.test_transform(spec, pad=spec["pad"] if args.ten_crop else 0))
     result = training.evaluate(model, loader, ten_crop=spec["image_size"] if args.ten_crop else None,
                                progress=not args.quiet)
     views = "10 views (corners, centre, mirrored), softmax averaged" if args.ten_crop else "1 view"
     print(f"{args.checkpoint}: {len(test_set)} test images, {views}")
-    print(f"top-1 error {result['top1']:.2%}   top-5 error {result['top5']:.2%}   "
-          f"(accuracy {1 - result['top1']:.2%}, loss {result['loss']:.4f})")
+    top5 = "" if result["top5"] is None else f"top-5 error {result['top5']:.2%}   "
+    print(f"top-1 error {result['top1']:.2%}   {top5}(accuracy {1 - result['top1']:.2%}, loss {result['loss']:.4f})")
     return 0
 
 
@@ -260,7 +372,7 @@ def cmd_predict(args):
         raise ValueError(f"--top must be at least 1, got {args.top}")
     model, extra = _restore(args.checkpoint, args.device)
     spec = extra["input"]
-    transform = test_transform(spec)
+    transform = pipeline.test_transform(spec)
     images = np.stack([transform(_read_image(p, spec["image_size"])) for p in args.images])
     with no_grad():
         probs = F.softmax(model(Tensor(backend.to_device(images, args.device)))).numpy()
@@ -308,8 +420,10 @@ def build_parser():
 
     t = sub.add_parser("train", formatter_class=_Help, parents=[_options(_device, _loading)],
                        help="train a network (default: about a minute on the CPU)",
-                       description="Train a network with the paper's SGD, validate after every epoch, write "
-                       "metrics.jsonl, curves.png and checkpoints (last.npz, best.npz) to the run directory. "
+                       description="Train a network with the paper's SGD, validate after every epoch on images "
+                       "held out of the training set, write metrics.jsonl, curves.png and checkpoints (last.npz, "
+                       "best.npz: the best validation error) to the run directory, and report the test error of "
+                       "best.npz once at the end. "
                        "Without --data: the embedded synthetic shapes on the CPU, about a minute.")
     t.add_argument("--model", default="alexnet-cifar", help=f"network: {', '.join(models.names())}")
     t.add_argument("--data", help="'synthetic', 'cifar10' (fetched into $TINYALEX_DATA or ~/.cache/tinyalex on "
@@ -332,6 +446,17 @@ def build_parser():
     t.add_argument("--dropout", type=float, help="alexnet-cifar: probability of dropping a unit of fc6/fc7 "
                    f"(the paper: 0.5; default: {default['dropout']} without --data, {full['dropout']} with)")
     t.add_argument("--augment", default="crop,flip", help="comma-separated from crop, flip, pca; or 'none'")
+    t.add_argument("--image-size", type=int, metavar="S", help="rescale every image's shorter side to S and take "
+                   "its central S x S patch (the paper: 256), e.g. for a folder of photos of mixed sizes "
+                   "(default: the images as they are, which must be square and of one size)")
+    t.add_argument("--val-split", metavar="N|F|test", help="images held out of the training set to choose "
+                   "best.npz and cut the learning rate on: a number, or a fraction (default: 1/10 with --data, "
+                   f"5,000 of CIFAR-10's 50,000; without, {default['n_val']:,} more synthetic images); 'test': "
+                   "choose on the test set, as tinyalex did before (its test error is then optimistic)")
+    t.add_argument("--pixels", default="unit", choices=("unit", "paper"), help="pixel scale: [0, 1] minus the "
+                   "mean, or the paper's [0, 255] minus the mean (as cuda-convnet fed its networks)")
+    t.add_argument("--mean", default="colour", choices=("colour", "image", "none"), help="what is subtracted: the "
+                   "training set's mean colour (VGG), its mean image (AlexNet section 2), or nothing")
     t.add_argument("--resume", metavar="CKPT", help="continue the run saved in CKPT (its last.npz) exactly")
     t.add_argument("--out", metavar="RUN_DIR", help="run directory (default: runs/<date-time>; with "
                    "--resume, the checkpoint's folder)")
