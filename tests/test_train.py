@@ -205,3 +205,14 @@ def test_a_diverging_run_prints_no_numpy_warnings_and_names_the_learning_rate_an
     # pytest turns a RuntimeWarning into an error (pyproject.toml): the run must end in NonFiniteLoss alone
     with pytest.raises(train.NonFiniteLoss, match=r"--lr, now 1e\+300\) or the momentum \(--momentum, now 0.99"):
         train.fit(model, opt, train_loader, val_loader, 2, tmp_path, log=lambda s: None)
+
+
+def test_importing_tinyalex_and_its_training_loop_loads_no_pillow_matplotlib_or_tqdm():
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import sys, tinyalex, tinyalex.train, tinyalex.cli; "
+            "print(sorted(m for m in ('PIL', 'matplotlib', 'tqdm', 'urllib.request') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"  # each is imported where it is first used
