@@ -476,11 +476,13 @@ def bench_memory(model, batch, device, frameworks, threads):
 
 # ---------------------------------------------------------------- threads, versions, machine
 def blas_threads():
-    """Threads of NumPy's BLAS, read with threadpoolctl when it is installed (else None)."""
+    """Threads of NumPy's BLAS, read with threadpoolctl when it is installed (``.[bench]``); else the
+    count set in the environment (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS), or None."""
     try:
         import threadpoolctl
     except ImportError:
-        return None
+        counts = [os.environ.get(k, "") for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")]
+        return next((int(c) for c in counts if c.isdigit()), None)
     counts = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
     return max(counts) if counts else None
 
@@ -528,7 +530,8 @@ def print_report(result, out=sys.stdout):
     against = "torch" in peak["ms"]
     print(f"tinyalex bench: {result['model']}, batch {result['batch']}, {result['device']} "
           f"({m['cpu']}, {m['cores']} cores), {m['date']}", file=out)
-    print(f"numpy {m['numpy']} (BLAS threads: {m['numpy_blas_threads'] or 'unknown'})"
+    threads = m["numpy_blas_threads"] or "unknown; pip install threadpoolctl to read them"
+    print(f"numpy {m['numpy']} (BLAS threads: {threads})"
           + (f", torch {m['torch']} ({m['torch_threads']} threads)" if against else ""), file=out)
     header = f"{'line':<16}{'input shape':>16}{'tinyalex ms':>12}{'GFLOP/s':>9}{'% peak':>8}"
     print(header + (f"{'torch ms':>10}{'GFLOP/s':>9}{'speed':>8}" if against else ""), file=out)
@@ -565,7 +568,9 @@ def write_json(result, path):
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="tinyalex bench", description=__doc__.split("\n\n")[0])
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--model", default="alexnet-cifar", choices=sorted(MODELS))
+    p.add_argument("--model", default="alexnet-cifar", choices=sorted(MODELS),
+                   help="network to time: alexnet-cifar (3x32x32 images, 10 classes) or the paper's alexnet "
+                   "(3x227x227, 1000 classes) (default alexnet-cifar)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="images per step (default 128; 16 for alexnet on the CPU)")
     p.add_argument("--against", choices=["torch"], default=None, help="time the same network in PyTorch too")
