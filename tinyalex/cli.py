@@ -78,9 +78,13 @@ def cmd_train(args):
     _check_run_directory(out, args.resume)
     _announce(args, preset, model, train_set, val_set, test_set, len(train_loader), devices or (device,))
     tic, history = time.perf_counter(), []
+
+    def kept(records):  # the records so far, for the curves even when fit stops with an exception
+        history[:] = records
+
     try:
         training.fit(model, optimizer, train_loader, val_loader, args.epochs, out, schedule=schedule,
-                     resume=args.resume, progress=not args.quiet, on_epoch=lambda h: history.__setitem__(slice(None), h),
+                     resume=args.resume, progress=not args.quiet, on_epoch=kept,
                      extra={"model": args.model, "model_args": model_args, "input": spec,
                             "args": {k: v for k, v in vars(args).items() if k != "run"}})
     finally:  # the curves of what was trained, also when a run stops early
