@@ -168,3 +168,15 @@ def test_memory_is_unavailable_where_the_peak_cannot_be_reset_and_the_rest_still
     result = tiny_run(tmp_path, "--step-only")
     assert result["memory"] is None and result["step"]["ms"]["tinyalex"] > 0
     assert "memory a step adds" not in capsys.readouterr().out
+
+
+def test_blas_threads_without_threadpoolctl_come_from_the_environment_or_say_how_to_read_them(monkeypatch, capsys):
+    monkeypatch.setitem(sys.modules, "threadpoolctl", None)  # as if not installed
+    monkeypatch.setenv("OPENBLAS_NUM_THREADS", "3")
+    assert bench.blas_threads() == 3
+    for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        monkeypatch.delenv(k, raising=False)
+    assert bench.blas_threads() is None
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--help"])
+    assert "network to time: alexnet-cifar" in capsys.readouterr().out

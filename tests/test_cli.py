@@ -1,6 +1,7 @@
 """The ``tinyalex`` command end to end: train --quick, resume exactly, evaluate, predict, clear errors."""
 import subprocess
 import sys
+import tempfile
 import types
 
 import numpy as np
@@ -90,7 +91,7 @@ def test_an_out_folder_that_cannot_be_written_fails_before_training(tmp_path, ca
     def refused(dir):
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(cli.tempfile, "TemporaryFile", refused)  # a read-only folder (root may write anywhere)
+    monkeypatch.setattr(tempfile, "TemporaryFile", refused)  # a read-only folder (root may write anywhere)
     assert cli.main(QUICK + ["--out", str(tmp_path)]) == 2
     out, err = capsys.readouterr()
     assert f"--out {tmp_path} cannot be written (Permission denied)" in err and "Training" not in out
@@ -122,11 +123,12 @@ def test_a_preset_run_says_how_long_it_should_take(tmp_path, capsys):
     assert cli.main(QUICK + ["--out", str(tmp_path)]) == 0
     out = capsys.readouterr().out
     assert f"about {cli.PRESETS['quick']['seconds']} s on an idle 2-core CPU" in out
+    assert ": 1 epoch of 2 batches of 32," in out  # not "1 epochs"
 
 
 @pytest.mark.parametrize("height, width, message", [
     (40, 50, "are 40x50; the crops and test views need square images"),
-    (40, 40, "alexnet-cifar cannot take the 40x40 images"),
+    (16, 16, "vgg-cifar-a cannot take the 16x16 images"),  # five 2x2 poolings need 32 or more
 ])
 def test_an_image_folder_the_network_cannot_take_is_refused_before_training(tmp_path, capsys, height, width,
                                                                              message):
@@ -134,7 +136,8 @@ def test_an_image_folder_the_network_cannot_take_is_refused_before_training(tmp_
         for name in ("a", "b"):
             (tmp_path / split / name).mkdir(parents=True)
             Image.new("RGB", (width, height)).save(tmp_path / split / name / "x.png")
-    assert cli.main(QUICK + ["--batch-size", "2", "--data", str(tmp_path), "--out", str(tmp_path / "run")]) == 2
+    assert cli.main(QUICK + ["--model", "vgg-cifar-a", "--batch-size", "2", "--data", str(tmp_path),
+                             "--out", str(tmp_path / "run")]) == 2
     assert message in capsys.readouterr().err and not (tmp_path / "run").exists()
 
 
@@ -144,3 +147,162 @@ def test_evaluate_refuses_a_test_set_of_other_classes(run, tmp_path, capsys):
         Image.new("RGB", (32, 32)).save(tmp_path / "test" / name / "x.png")
     assert cli.main(["evaluate", "--checkpoint", str(run / "best.npz"), "--data", str(tmp_path), "--quiet"]) == 2
     assert "classes (a, b) are not those the checkpoint was trained on (circle, ring" in capsys.readouterr().err
+
+
+def _folder(root, sizes, classes=("a", "b")):
+    """An image folder with train/ and test/, one JPEG per size in each class, in random colours."""
+    rng = np.random.default_rng(0)
+    for split in ("train", "test"):
+        for name in classes:
+            (root / split / name).mkdir(parents=True)
+            for i, (w, h) in enumerate(sizes):
+                pixels = rng.integers(0, 256, (h, w, 3), dtype=np.uint8)
+                Image.fromarray(pixels).save(root / split / name / f"{i}.jpg")
+    return root
+
+
+MIXED = [(40, 30), (50, 64), (33, 33), (70, 45), (36, 52)]
+
+
+def test_a_folder_of_mixed_size_photos_trains_with_image_size(tmp_path, capsys):
+    photos = _folder(tmp_path / "photos", MIXED)
+    out = tmp_path / "run"
+    argv = QUICK + ["--data", str(photos), "--batch-size", "4", "--out", str(out)]
+    assert cli.main(argv + ["--image-size", "64", "--width", "0.0625"]) == 0
+    out_text = capsys.readouterr().out
+    assert "on " + str(photos) + " (9 training, 1 validation, 10 test images)" in out_text
+    saved = checkpoint.load(out / "best.npz").extra
+    assert saved["input"]["image_size"] == 64 and saved["input"]["resize"] == 64
+    assert saved["model_args"]["image_size"] == 64
+    assert saved["args"]["data"] == str(photos)  # absolute, found from any working folder
+    assert cli.main(["evaluate", "--checkpoint", str(out / "best.npz"), "--quiet", "--workers", "0"]) == 0
+    evaluated = capsys.readouterr().out
+    assert "10 test images" in evaluated and "top-5" not in evaluated  # two classes: top-5 says nothing
+
+
+def test_mixed_sizes_without_image_size_name_the_option(tmp_path, capsys):
+    photos = _folder(tmp_path / "photos", MIXED[:2])
+    assert cli.main(QUICK + ["--data", str(photos), "--batch-size", "2", "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert "images differ in size (2 sizes: 30x40, 64x50)" in err and "pass --image-size S" in err
+    assert not (tmp_path / "run").exists()
+
+
+def test_best_npz_is_chosen_on_held_out_images_and_the_test_error_is_reported_once(tmp_path, capsys):
+    assert cli.main(QUICK + ["--epochs", "2", "--out", str(tmp_path / "run")]) == 0
+    out = capsys.readouterr().out
+    assert "(64 training, 32 validation, 32 test images)" in out
+    assert out.count("Test error of best.npz on the 32 test images") == 1
+    assert cli.main(QUICK + ["--val-split", "test", "--out", str(tmp_path / "old")]) == 0
+    old = capsys.readouterr().out
+    assert "chosen on the test set (--val-split test)" in old and "Test error of best.npz" not in old
+
+
+@pytest.mark.parametrize("split, message", [
+    ("0", "--val-split 0: cannot hold out 0 of the 96 training images"),
+    ("96", "cannot hold out 96 of the 96"),
+    ("half", "a fraction in (0, 1), or 'test'"),
+])
+def test_a_validation_split_that_leaves_nothing_is_refused(tmp_path, capsys, split, message):
+    assert cli.main(QUICK + ["--val-split", split, "--out", str(tmp_path / "run")]) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_a_fraction_of_the_training_images_is_held_out(tmp_path, capsys):
+    assert cli.main(QUICK + ["--val-split", "0.25", "--batch-size", "8", "--out", str(tmp_path / "run")]) == 0
+    assert "(72 training, 24 validation, 32 test images)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--momentum", "1", "--momentum must be in [0, 1), got 1.0"),
+    ("--momentum", "-0.1", "--momentum must be in [0, 1), got -0.1"),
+    ("--lr", "0", "--lr must be a finite positive number, got 0.0"),
+    ("--weight-decay", "-1", "--weight-decay must be 0 or more, got -1.0"),
+    ("--width", "1000", "model argument width must be a number in (0, 4], got 1000.0"),
+    ("--image-size", "0", "--image-size must be a finite positive number, got 0"),
+])
+def test_options_that_cannot_train_are_refused_up_front(tmp_path, capsys, option, value, message):
+    assert cli.main(QUICK + [option, value, "--out", str(tmp_path / "run")]) == 2
+    out, err = capsys.readouterr()
+    assert message in err and "Training" not in out
+
+
+def test_the_paper_pixel_scale_is_kept_for_evaluation(tmp_path, capsys):
+    assert cli.main(QUICK + ["--pixels", "paper", "--mean", "image", "--out", str(tmp_path / "run")]) == 0
+    spec = checkpoint.load(tmp_path / "run" / "best.npz").extra["input"]
+    assert spec["pixels"] == "paper" and np.asarray(spec["mean"]).shape == (32, 32, 3)
+    image = data.SyntheticShapes(1).images
+    got = cli.pipeline.test_transform(spec)(image[0])
+    assert got.max() > 2  # [0, 255] minus the mean, not [0, 1]
+    assert cli.main(["evaluate", "--checkpoint", str(tmp_path / "run" / "best.npz"), "--quiet", "--workers", "0"]) == 0
+
+
+def _crafted(run, tmp_path, **changes):
+    saved = checkpoint.load(run / "best.npz")
+    extra = {**saved.extra, **changes}
+    path = tmp_path / "crafted.npz"
+    np.savez(path, **{f"model/{k}": v for k, v in saved.model.items()},
+             meta=np.array(__import__("json").dumps({"format": checkpoint.FORMAT_VERSION, "extra": extra})))
+    return path
+
+
+@pytest.mark.parametrize("model_args, message", [
+    ({"num_classes": 10, "width": 1000, "norm": "lrn", "dropout": 0.25}, "model argument width must be a number in (0, 4], got 1000"),
+    ({"num_classes": 10, "colour": 3}, "unknown model argument(s) colour for alexnet-cifar"),
+    ({"num_classes": 10 ** 9}, "num_classes must be a whole number from 1 to 100,000"),
+    ({"num_classes": "ten"}, 'num_classes must be a whole number from 1 to 100,000, got "ten"'),
+])
+def test_a_crafted_checkpoint_is_refused_before_anything_is_built(run, tmp_path, capsys, monkeypatch, model_args,
+                                                                 message):
+    path = _crafted(run, tmp_path, model_args=model_args)
+    monkeypatch.setattr(cli.models, "get", lambda *a, **k: pytest.fail("built a model from a crafted checkpoint"))
+    assert cli.main(["evaluate", "--checkpoint", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert f"checkpoint {path}: " in err and message in err
+
+
+def test_a_checkpoint_whose_data_has_moved_asks_for_data(tmp_path, capsys):
+    photos = _folder(tmp_path / "photos", [(32, 32)] * 3)
+    assert cli.main(QUICK + ["--data", str(photos), "--batch-size", "2", "--out", str(tmp_path / "run")]) == 0
+    photos.rename(tmp_path / "moved")
+    best = str(tmp_path / "run" / "best.npz")
+    assert cli.main(["evaluate", "--checkpoint", best, "--quiet"]) == 2
+    assert f"the checkpoint's data {photos} no longer exists; pass --data" in capsys.readouterr().err
+    assert cli.main(["evaluate", "--checkpoint", best, "--data", str(tmp_path / "moved"), "--quiet"]) == 0
+    last = str(tmp_path / "run" / "last.npz")
+    assert cli.main(["train", "--resume", last, "--epochs", "2", "--quiet", "--workers", "0"]) == 2
+    assert f"the run's data {photos} no longer exists; pass --data" in capsys.readouterr().err
+    assert cli.main(["train", "--resume", last, "--epochs", "2", "--quiet", "--workers", "0",
+                     "--data", str(tmp_path / "moved")]) == 0
+
+
+def test_resuming_a_finished_run_says_there_is_nothing_to_do(run, capsys):
+    before = {p.name: p.read_bytes() for p in run.iterdir()}
+    assert cli.main(["train", "--resume", str(run / "last.npz"), "--quiet"]) == 0
+    assert capsys.readouterr().out == ("nothing to do: the run already has 2 epochs; give --epochs N (more than 2) "
+                                       "to continue it\n")
+    assert {p.name: p.read_bytes() for p in run.iterdir()} == before
+
+
+def test_resuming_best_npz_behind_last_npz_refuses_to_rewind_or_starts_a_new_run(tmp_path, capsys):
+    first = tmp_path / "run"
+    assert cli.main(QUICK + ["--epochs", "1", "--out", str(first)]) == 0
+    epoch_1 = (first / "last.npz").read_bytes()
+    assert cli.main(["train", "--resume", str(first / "last.npz"), "--epochs", "2", "--quiet", "--workers", "0"]) == 0
+    (first / "best.npz").write_bytes(epoch_1)  # as when epoch 2 validates worse than epoch 1
+    before = {p.name: p.read_bytes() for p in first.iterdir()}
+    capsys.readouterr()
+    resume = ["train", "--resume", str(first / "best.npz"), "--epochs", "3", "--quiet", "--workers", "0"]
+    assert cli.main(resume) == 2
+    assert "best.npz is epoch 1 of a run that went on to epoch 2" in capsys.readouterr().err
+    assert cli.main(resume + ["--out", str(tmp_path / "new")]) == 0
+    assert f"as a new run in {tmp_path / 'new'}; {first / 'last.npz'} (epoch 2) is left as it is" in capsys.readouterr().out
+    new = checkpoint.load(tmp_path / "new" / "last.npz").extra
+    assert new["epoch"] == 3 and len(new["history"]) == 3 and (tmp_path / "new" / "best.npz").exists()
+    assert {p.name: p.read_bytes() for p in first.iterdir()} == before
+
+
+def test_a_diverging_run_shows_tinyalex_message_alone(tmp_path, capsys):
+    assert cli.main(QUICK + ["--lr", "1e30", "--out", str(tmp_path / "run")]) == 1
+    err = capsys.readouterr().err
+    assert "lower the learning rate (--lr, now 1e+30)" in err and "RuntimeWarning" not in err

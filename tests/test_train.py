@@ -50,13 +50,16 @@ def weights(model):
 def test_fit_learns_and_writes_a_run_directory(tmp_path):
     ta.manual_seed(0)
     model, opt, train_loader, val_loader = setup()
-    history = train.fit(model, opt, train_loader, val_loader, epochs=3, out_dir=tmp_path, log=lambda s: None,
-                        extra={"model": "tiny"})
+    logged, reported = [], []
+    history = train.fit(model, opt, train_loader, val_loader, epochs=3, out_dir=tmp_path, log=logged.append,
+                        extra={"model": "tiny"}, on_epoch=lambda h: reported.append(len(h)))
     assert history[-1]["val_top1_error"] < 0.1 < history[0]["train_top1_error"]
-    assert history[-1]["val_top5_error"] == 0.0  # four classes: top-5 always holds the answer
+    assert history[-1]["val_top5_error"] is None  # four classes: top-5 always holds the answer, so it is not shown
+    assert len(logged) == 3 and "top-5" not in "".join(logged) and reported == [1, 2, 3]
     lines = (tmp_path / "metrics.jsonl").read_text().splitlines()
     assert [json.loads(s)["epoch"] for s in lines] == [1, 2, 3]
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.npz", "curves.png", "last.npz", "metrics.jsonl"]
+    # the loop draws nothing (viz.plot_curves draws the records when asked)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["best.npz", "last.npz", "metrics.jsonl"]
     saved = checkpoint.load(tmp_path / "last.npz").extra
     assert saved["model"] == "tiny" and saved["epoch"] == 3
 
@@ -182,3 +185,37 @@ def test_a_nan_loss_stops_training_and_keeps_the_last_good_checkpoint(tmp_path):
             train.fit(model, opt, train_loader, val_loader, 3, tmp_path, schedule=Explode(opt), log=lambda s: None)
     kept = checkpoint.load(tmp_path / "last.npz")
     assert kept.extra["epoch"] == 1 and all(np.isfinite(w).all() for w in kept.model.values())
+
+
+def test_a_loss_of_exactly_zero_is_reported_as_0_not_minus_0(tmp_path):
+    ta.manual_seed(0)
+    model, opt, train_loader, val_loader = setup()
+    for p in model.parameters():
+        p.data[...] = 0
+    model[-1].bias.data[...] = [1e4, 0, 0, 0]  # class 0 certain: softmax exactly 1, -log 1 = -0.0
+    only_zeros = Loader(train_loader.x, np.zeros_like(train_loader.y), 16, False)
+    logged = []
+    train.fit(model, opt, only_zeros, only_zeros, 1, tmp_path, log=logged.append)
+    assert "train loss 0.000" in logged[0] and "val loss 0.000" in logged[0] and "-0.000" not in logged[0]
+
+
+def test_a_diverging_run_prints_no_numpy_warnings_and_names_the_learning_rate_and_momentum(tmp_path):
+    ta.manual_seed(0)
+    _, _, train_loader, val_loader = setup()
+    model = nn.Sequential(nn.Flatten(), nn.Linear(8, 4))  # no ReLU to die: it overflows
+    model.to(dtype="float64")
+    opt = optim.SGD(model.parameters(), 1e300, momentum=0.99)
+    # pytest turns a RuntimeWarning into an error (pyproject.toml): the run must end in NonFiniteLoss alone
+    with pytest.raises(train.NonFiniteLoss, match=r"--lr, now 1e\+300\) or the momentum \(--momentum, now 0.99"):
+        train.fit(model, opt, train_loader, val_loader, 2, tmp_path, log=lambda s: None)
+
+
+def test_importing_tinyalex_and_its_training_loop_loads_no_pillow_matplotlib_or_tqdm():
+    import os
+    import subprocess
+    import sys
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = ("import sys, tinyalex, tinyalex.train, tinyalex.cli; "
+            "print(sorted(m for m in ('PIL', 'matplotlib', 'tqdm', 'urllib.request') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], cwd=root, capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"  # each is imported where it is first used

@@ -119,6 +119,12 @@ def _differences(every, prefix=""):
     return problems
 
 
+def from_rank_0(value):
+    """Rank 0's ``value`` (anything picklable) on every process: what rank 0 alone can know, e.g.
+    whether a file that it alone writes is there."""
+    return value if size() == 1 else _comm.bcast(value, root=0)
+
+
 def checksum(array):
     """A CRC-32 of an array's bytes (a data set's images), to compare data sets across processes."""
     import zlib

@@ -49,4 +49,5 @@ class Running:
     def read(self):
         if self.count == 0:
             raise ValueError("metrics: nothing to average (did the loader yield no batches?)")
-        return {name: float(backend.to_numpy(v)) / self.count for name, v in self.sums.items()}
+        # + 0.0 turns -0.0 (a loss of exactly 0, negated: -log 1) into 0.0, which prints without a sign
+        return {name: float(backend.to_numpy(v)) / self.count + 0.0 for name, v in self.sums.items()}

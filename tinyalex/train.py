@@ -2,8 +2,13 @@
 
 One epoch of the paper's training (Section 5): for each mini-batch, forward, the softmax
 cross-entropy loss (the "multinomial logistic regression objective" of Section 4), backward, one SGD
-step. ``fit`` adds what a long run needs: validation after every epoch, a metrics file and a plot of
-the curves, checkpoints (last and best), exact resumption, and a stop on a non-finite loss.
+step. ``fit`` adds what a long run needs: validation after every epoch, a metrics file, checkpoints
+(last and best), exact resumption, and a stop on a non-finite loss. It draws nothing: it reports each
+epoch through callbacks (``log``, ``on_epoch``), and ``viz.plot_curves`` draws the records.
+
+On the CPU, NumPy's overflow and invalid-value warnings are silenced inside the loops: a diverging
+run would print them by the screenful before the loss is read, and the loops check the loss and
+the outputs themselves and stop with a message that names the likely cause.
 
 The loss and the counts stay on the device during an epoch; the host reads them every
 ``sync_every`` steps, so a GPU is not made to wait after each step.
@@ -17,7 +22,7 @@ import time
 
 import numpy as np
 
-from . import backend, checkpoint, distributed, viz
+from . import backend, checkpoint, distributed
 from . import functional as F
 from .metrics import Running, topk_correct
 from .data import transforms
@@ -41,7 +46,7 @@ def _check_finite(losses, epoch, first_step):
     for i, value in enumerate(values.tolist()):
         if not math.isfinite(value):
             raise NonFiniteLoss(f"training stopped: the loss became {value} at epoch {epoch + 1}, "
-                                f"step {first_step + i + 1}; lower the learning rate (--lr)")
+                                f"step {first_step + i + 1}")
 
 
 def train_epoch(model, loader, optimizer, epoch=0, sync_every=20, progress=False):
@@ -51,6 +56,11 @@ def train_epoch(model, loader, optimizer, epoch=0, sync_every=20, progress=False
     *error* rate, as the paper reports it), over the images of all processes when there are several.
     Raises NonFiniteLoss, naming the epoch and step, as soon as a NaN/inf loss is read.
     """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see the module docstring
+        return _train_epoch(model, loader, optimizer, epoch, sync_every, progress)
+
+
+def _train_epoch(model, loader, optimizer, epoch, sync_every, progress):
     model.train()
     running, pending = Running(), []
     bar = _progress(loader, f"epoch {epoch + 1}", progress)
@@ -90,6 +100,8 @@ def _show(bar, running, start):
 def evaluate(model, loader, ten_crop=None, progress=False):
     """Loss and top-1/top-5 *error* rates of ``model`` over ``loader``: ``{"loss", "top1", "top5"}``.
 
+    ``top5`` is None for 5 classes or fewer, where the five most probable always hold the answer.
+
     ``ten_crop``: None, or the side of the crops for the paper's test-time augmentation: "extracting
     five 224x224 patches (the four corner patches and the center patch) as well as their horizontal
     reflections ... and averaging the predictions made by the network's softmax layer on the ten
@@ -99,7 +111,7 @@ def evaluate(model, loader, ten_crop=None, progress=False):
     """
     model.eval()
     running = Running()
-    with no_grad():
+    with no_grad(), np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # see the module docstring
         for images, labels in _progress(loader, "evaluate", progress):
             if ten_crop:
                 with backend.on_device(images.device):  # CuPy makes new arrays on the current device
@@ -122,7 +134,25 @@ def evaluate(model, loader, ten_crop=None, progress=False):
     if not math.isfinite(averages["loss"]):
         raise NonFiniteLoss(f"the network's outputs are not finite (test loss {averages['loss']}): its weights "
                             "have diverged, so its error rates mean nothing")
-    return {"loss": averages["loss"], "top1": 1.0 - averages["top1"], "top5": 1.0 - averages["top5"]}
+    top5 = 1.0 - averages["top5"] if probs.shape[-1] > 5 else None
+    return {"loss": averages["loss"], "top1": 1.0 - averages["top1"], "top5": top5}
+
+
+def _culprit(optimizer):
+    """What to change after a divergence: the learning rate, and a momentum above the paper's 0.9."""
+    lr, momentum = getattr(optimizer, "lr", None), getattr(optimizer, "momentum", 0)
+    hint = f"lower the learning rate (--lr, now {lr:g})" if lr is not None else "lower the learning rate (--lr)"
+    return hint + (f" or the momentum (--momentum, now {momentum:g}; the paper's is 0.9)" if momentum > 0.9 else "")
+
+
+def _is_best(history):
+    """Whether the last record has the lowest validation top-1 error so far (a tie goes to the later)."""
+    return history[-1]["val_top1_error"] <= min(r["val_top1_error"] for r in history)
+
+
+def _copy(source, target):
+    with open(source, "rb") as src, checkpoint.atomic_write(target) as dst:
+        shutil.copyfileobj(src, dst)
 
 
 def _write_metrics(path, history):
@@ -148,21 +178,19 @@ def resume_point(saved):
 
 
 def _write_run(out_dir, model, optimizer, schedule, extra):
-    """last.npz, best.npz (when this epoch is the best so far), metrics.jsonl and curves.png."""
+    """last.npz, best.npz (when this epoch is the best so far) and metrics.jsonl."""
     history, last = extra["history"], os.path.join(out_dir, "last.npz")
     checkpoint.save(last, model, optimizer, schedule, extra=extra)
-    if history[-1]["val_top1_error"] <= min(r["val_top1_error"] for r in history):
-        with open(last, "rb") as src, checkpoint.atomic_write(os.path.join(out_dir, "best.npz")) as dst:
-            shutil.copyfileobj(src, dst)
+    if _is_best(history):
+        _copy(last, os.path.join(out_dir, "best.npz"))
     _write_metrics(os.path.join(out_dir, "metrics.jsonl"), history)
-    viz.plot_curves(history, os.path.join(out_dir, "curves.png"))
 
 
 def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=None, resume=None,
-        extra=None, progress=False, log=print, stop=None):
+        extra=None, progress=False, log=print, stop=None, on_epoch=None):
     """Train for ``epochs`` epochs (in all, counting those of a resumed run) and keep a run directory.
 
-    ``out_dir`` receives ``metrics.jsonl`` (one JSON record per epoch), ``curves.png``, ``last.npz``
+    ``out_dir`` receives ``metrics.jsonl`` (one JSON record per epoch), ``last.npz``
     (after every epoch) and ``best.npz`` (lowest validation top-1 error). ``resume`` is a checkpoint
     path: the model, the optimiser, the schedule, the engine's random generator and the epoch count
     are restored and the loader is set to the next epoch, so on the CPU the resumed run is bit for bit
@@ -170,8 +198,10 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
     ``extra`` (JSON-able: the model's name and arguments, the command line) goes into every checkpoint.
     ``stop(history)`` returning True ends the run after that epoch, before ``epochs`` (e.g. once a
     target training error is reached); a resumed run that had already stopped trains no further.
-    Returns the list of per-epoch records. With several processes (``distributed``) rank 0 alone logs
-    and writes; each process resumes its own generator.
+    ``log(line)`` gets one line per epoch; ``on_epoch(history)`` the records so far, after each epoch
+    is saved (e.g. to draw them with ``viz.plot_curves``). Returns the list of per-epoch records.
+    With several processes (``distributed``) rank 0 alone logs, writes and calls ``on_epoch``; each
+    process resumes its own generator.
     """
     history, start_epoch = [], 0
     if resume is not None:
@@ -181,13 +211,15 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
         saved.restore(model, optimizer, schedule)
         backend.default_generator.set_state(rng)
         log(f"resumed from {resume} after epoch {start_epoch}")
-    last = os.path.join(out_dir, "last.npz")
+    last, best = os.path.join(out_dir, "last.npz"), os.path.join(out_dir, "best.npz")
     main = distributed.rank() == 0
     log = log if main else (lambda *_: None)
+    if main and resume is not None and not os.path.exists(best) and history and _is_best(history):
+        _copy(resume, best)  # continued in a new folder from its best epoch so far (e.g. from best.npz)
 
-    def stopped(message):  # nothing of the diverged epoch is saved; say what is left
+    def stopped(message):  # nothing of the diverged epoch is saved; say what is left, and the likely cause
         kept = f"; the last good checkpoint is {last}" if os.path.exists(last) else ""
-        return NonFiniteLoss(f"{message}{kept}")
+        return NonFiniteLoss(f"{message}; {_culprit(optimizer)}{kept}")
 
     finished = stop is not None and bool(history) and stop(history)  # a resumed run that had already stopped
     for epoch in range(start_epoch, start_epoch if finished else epochs):
@@ -200,7 +232,7 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
         try:  # an epoch's last step can leave NaN weights behind a finite loss
             val = evaluate(model, val_loader, progress=progress)
         except NonFiniteLoss as e:
-            raise stopped(f"training stopped after epoch {epoch + 1}: {e}; lower the learning rate (--lr)") from None
+            raise stopped(f"training stopped after epoch {epoch + 1}: {e}") from None
         record = {"epoch": epoch + 1, "train_loss": train["loss"], "train_top1_error": train["top1"],
                   "val_loss": val["loss"], "val_top1_error": val["top1"], "val_top5_error": val["top5"],
                   "lr": getattr(optimizer, "lr", None), "images_per_s": train["images_per_s"],
@@ -208,14 +240,17 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
         if schedule is not None:
             schedule.step(val["top1"])
         history.append(record)
+        top5 = "" if val["top5"] is None else f" top-5 err {val['top5']:.1%}"
         log(f"epoch {epoch + 1}/{epochs}  train loss {train['loss']:.3f} top-1 err {train['top1']:.1%}  |  "
-            f"val loss {val['loss']:.3f} top-1 err {val['top1']:.1%} top-5 err {val['top5']:.1%}  "
+            f"val loss {val['loss']:.3f} top-1 err {val['top1']:.1%}{top5}  "
             f"({record['seconds']:.1f} s, {train['images_per_s']:.0f} img/s)")
         rng = backend.default_generator.state()
         ranks = distributed.generator_states(rng)  # a collective: every process takes part
         if main:
             _write_run(out_dir, model, optimizer, schedule, {**(extra or {}), "epoch": epoch + 1,
                                                              "history": history, "rng": rng, **ranks})
+            if on_epoch is not None:
+                on_epoch(history)
         if stop is not None and stop(history):
             break
     return history

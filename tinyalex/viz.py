@@ -39,7 +39,8 @@ def plot_curves(history, path):
     loss.set(xlabel="epoch", ylabel="cross-entropy loss", title="loss")
     for key, label in (("train_top1_error", "train top-1"), ("val_top1_error", "validation top-1"),
                        ("val_top5_error", "validation top-5")):
-        error.plot(epochs, [100 * r[key] for r in history], "o-", label=label)
+        if history[0].get(key) is not None:  # no top-5 for 5 classes or fewer
+            error.plot(epochs, [100 * r[key] for r in history], "o-", label=label)
     error.set(xlabel="epoch", ylabel="error (%)", title="error rate")
     for ax in (loss, error):
         ax.legend()

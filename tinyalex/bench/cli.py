@@ -19,7 +19,9 @@ DESCRIPTION = "`tinyalex bench`: how fast is a training step, op by op, and how 
 def parse_args(argv):
     p = argparse.ArgumentParser(prog="tinyalex bench", description=DESCRIPTION)
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
-    p.add_argument("--model", default="alexnet-cifar", choices=sorted(MODELS))
+    p.add_argument("--model", default="alexnet-cifar", choices=sorted(MODELS),
+                   help="network to time: alexnet-cifar (3x32x32 images, 10 classes) or the paper's alexnet "
+                   "(3x227x227, 1000 classes) (default alexnet-cifar)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="images per step (default 128; 16 for alexnet on the CPU)")
     p.add_argument("--against", choices=["torch"], default=None, help="time the same network in PyTorch too")

@@ -9,11 +9,13 @@ from .. import backend
 
 
 def blas_threads():
-    """Threads of NumPy's BLAS, read with threadpoolctl when it is installed (else None)."""
+    """Threads of NumPy's BLAS, read with threadpoolctl when it is installed (``.[bench]``); else the
+    count set in the environment (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS), or None."""
     try:
         import threadpoolctl
     except ImportError:
-        return None
+        counts = [os.environ.get(k, "") for k in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")]
+        return next((int(c) for c in counts if c.isdigit()), None)
     counts = [p["num_threads"] for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
     return max(counts) if counts else None
 

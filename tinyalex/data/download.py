@@ -11,12 +11,8 @@ import os
 import shutil
 import tarfile
 import tempfile
-import urllib.error
-import urllib.request
 import zlib
 from pathlib import Path
-
-from tqdm import tqdm
 
 from ..io import atomic_write
 
@@ -36,11 +32,13 @@ def download(url, path, md5, sha256=None, by_hand=""):
     way; only a file whose checksums match is renamed to ``path``. A network failure raises
     ConnectionError at once, with ``by_hand`` (where to put the files yourself) in the message.
     """
+    import urllib.request  # with tqdm, imported when a download starts: `import tinyalex` stays quick
+    from tqdm import tqdm
     hashes = {"MD5": (hashlib.md5(), md5), "SHA-256": (hashlib.sha256(), sha256)}
     with atomic_write(path) as out:
         try:
             response = urllib.request.urlopen(url, timeout=TIMEOUT_S)
-        except (urllib.error.URLError, OSError) as e:
+        except OSError as e:  # urllib's URLError is one
             raise ConnectionError(f"download: cannot fetch {url} ({e}). {by_hand}") from None
         with response, tqdm(total=int(response.headers.get("Content-Length") or 0) or None,
                             unit="B", unit_scale=True, desc=Path(path).name, leave=False) as bar:

@@ -3,7 +3,6 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".ppm", ".tif", ".tiff", ".webp"}
 
@@ -14,6 +13,7 @@ def decode(path):
     16-bit grey images (PNG, TIFF) are scaled to 8 bits: Pillow's own conversion clips them at 255,
     which turns all but the darkest pixels white.
     """
+    from PIL import Image  # imported when an image is read: `import tinyalex` stays quick
     try:
         with Image.open(path) as im:
             if im.mode.startswith("I"):  # "I;16...", or "I" as Pillow < 10 opens a 16-bit PNG

@@ -18,3 +18,16 @@ class InMemory:
 
     def images_labels(self):
         return self.images, self.labels
+
+
+class Arrays(InMemory):
+    """``Arrays(images, labels, classes)``: a data set made of arrays already in memory (a split, a
+    rescaled image folder)."""
+
+    def __init__(self, images, labels, classes):
+        if len(images) != len(labels):
+            raise ValueError(f"Arrays: {len(images)} images but {len(labels)} labels")
+        self.images, self.labels, self.classes = images, labels, list(classes)
+
+    def __repr__(self):
+        return f"Arrays({len(self)} images of {self.images.shape[1:]}, {len(self.classes)} classes)"

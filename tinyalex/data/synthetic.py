@@ -7,7 +7,6 @@ Shapes are drawn at twice the size and averaged down 2x2, which smooths the edge
 The same (n, seed, train) always gives the same images; train and test come from different streams.
 """
 import numpy as np
-from PIL import Image, ImageDraw
 
 from .memory import InMemory
 
@@ -86,6 +85,7 @@ def _place(outline, centre, radius, angle):
 
 def _shape_mask(name, centre, radius, angle, S):
     """The shape as a 0/255 mask of side S, drawn by Pillow."""
+    from PIL import Image, ImageDraw  # imported when images are drawn: `import tinyalex` stays quick
     mask = Image.new("L", (S, S), 0)
     draw = ImageDraw.Draw(mask)
     (x, y), r = centre, radius
@@ -116,6 +116,7 @@ def _render(p, S):
     The masks (how much of each pixel the shape and the clutter cover) are drawn at S x S and
     averaged down 2x2, which antialiases the edges; the colours are then mixed at the final size.
     """
+    from PIL import Image, ImageDraw
     n = len(p["label"])
     ys, xs = np.mgrid[0:S, 0:S].astype(np.float32)
     shape = np.empty((n, S, S), np.float32)

@@ -18,7 +18,6 @@ Conventions (read these before composing):
 from pathlib import Path
 
 import numpy as np
-from PIL import Image
 
 from .. import backend
 from ..io import atomic_write
@@ -211,6 +210,7 @@ def resize_shorter(image, S):
     """Rescale a uint8 (H, W, C) image (bilinear) so that its shorter side is ``S``."""
     if image.dtype != np.uint8 or image.ndim != 3:
         raise TypeError(f"resize_shorter: expected a uint8 (H, W, C) image, got {image.dtype} {image.shape}")
+    from PIL import Image  # imported when an image is resized: `import tinyalex` stays quick
     H, W = image.shape[:2]
     scale = S / min(H, W)
     size = (max(S, round(W * scale)), max(S, round(H * scale)))  # PIL wants (width, height)

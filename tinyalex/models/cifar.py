@@ -22,12 +22,13 @@ Choices, and why:
 from .alexnet import Conv, Layout, build
 
 
-def layout(width=1.0):
-    """The CIFAR-10 plan, every layer's width multiplied by ``width``."""
+def layout(width=1.0, image_size=32):
+    """The CIFAR-10 plan, every layer's width multiplied by ``width``; for ``image_size`` x ``image_size``
+    inputs (32 for CIFAR-10; another size only changes fc6's input, 256 x (S/8)^2 values)."""
     def w(n):
         return max(2, 2 * round(n * width / 2))
     return Layout(
-        image_size=32,
+        image_size=image_size,
         convs=(Conv(w(96), 5, padding=2, lrn=True, pool=True),
                Conv(w(256), 5, padding=2, own_column=True, lrn=True, pool=True),
                Conv(w(384), 3, padding=1),
@@ -39,14 +40,15 @@ def layout(width=1.0):
 
 
 def alexnet_cifar(num_classes=10, columns=2, devices=None, norm="lrn", dropout_mode="inverted", init="he",
-                  width=1.0, dropout=0.5):
+                  width=1.0, dropout=0.5, image_size=32):
     """AlexNet for 3x32x32 inputs (see the module docstring): 7,561,610 parameters at width 1 with LRN.
 
     Arguments as ``alexnet``; ``norm`` "lrn" | "batchnorm" | None; ``width`` scales all layers;
     ``dropout`` is the probability of dropping a unit of fc6 and fc7 (the paper's 0.5). A narrow net
     on little data learns much faster with less: at width 1/8 the hidden layers have 64 units per
-    column, and p = 0.5 keeps the loss at ln 10 for epochs.
+    column, and p = 0.5 keeps the loss at ln 10 for epochs. ``image_size``: the side of the input
+    images (e.g. a photo folder rescaled with ``tinyalex train --image-size 64``).
     """
     if width <= 0:
         raise ValueError(f"alexnet_cifar: width must be positive, got {width}")
-    return build(layout(width), num_classes, columns, devices, norm, dropout_mode, init, dropout)
+    return build(layout(width, image_size), num_classes, columns, devices, norm, dropout_mode, init, dropout)
