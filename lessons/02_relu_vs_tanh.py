@@ -82,7 +82,7 @@ n_train, n_test = lesson.pick(quick=(128, 64), default=(2000, 500))
 cap = lesson.pick(quick=2, default=12, data=20)
 rates = lesson.pick(quick=(0.001,), default=(0.0003, 0.001, 0.003), data=(0.0003, 0.001, 0.003, 0.01))
 sweep_epochs = lesson.pick(quick=1, default=2, data=1)
-seeds = lesson.pick(quick=(lesson.args.seed,), default=(lesson.args.seed,), data=(lesson.args.seed, lesson.args.seed + 1))
+seeds = lesson.seeds(quick=1, default=1, data=2)
 setup = {"pixels": "paper", "weight_decay": 0.0}
 train_set, test_set = lesson.datasets(n_train, n_test)
 targets = {50: 0.5, 25: 0.25}  # training error, in per cent and as a fraction

@@ -101,8 +101,7 @@ print(common.table(rows, ("pooling", "input", "2x2/2 output", "3x3/2 output")))
 n_train, n_test = lesson.pick(quick=(128, 64), default=(2000, 500))
 epochs = lesson.pick(quick=2, default=10, data=6)
 rates = lesson.pick(quick=(0.003,), default=(0.001, 0.003, 0.01), data=(0.001, 0.003, 0.01))
-seeds = lesson.pick(quick=(lesson.args.seed,), default=(lesson.args.seed,),
-                    data=tuple(lesson.args.seed + i for i in range(3)))
+seeds = lesson.seeds(quick=1, default=1, data=3)
 setup = {"pixels": "paper"}
 train_set, test_set = lesson.datasets(n_train, n_test)
 lesson.record(settings={"n_train": len(train_set), "n_test": len(test_set), "epochs": epochs, "batch_size": 128,

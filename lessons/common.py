@@ -80,6 +80,9 @@ def parse_options(argv=None, heading="Run a tinyalex lesson as a script.", runs=
     p.add_argument("--device", default="cpu", help="cpu, cuda or cuda:N (default cpu)")
     p.add_argument("--out", default=str(HERE / "out"), help="folder for figures (default lessons/out)")
     p.add_argument("--seed", type=int, default=0, help="the engine's random seed (default 0)")
+    p.add_argument("--seeds", type=int, default=None,
+                   help="how many seeds (--seed, --seed + 1, ...) an experiment over seeds runs (default: the "
+                        "lesson's own for its mode; a rerun with fewer continues the runs already made)")
     command_line = ([] if in_notebook() else sys.argv[1:]) if argv is None else list(argv)
     args = p.parse_args(shlex.split(os.environ.get(ARGS_VARIABLE, "")) + command_line)
     if args.quick and args.data:
@@ -87,6 +90,8 @@ def parse_options(argv=None, heading="Run a tinyalex lesson as a script.", runs=
     if args.small and not args.data:
         p.error("--small shrinks a --data run; give --data too")
     try:
+        if args.seeds is not None and args.seeds < 1:
+            raise ValueError(f"--seeds must be 1 or more, got {args.seeds}")
         ta.backend.module_for(args.device)  # an unknown device, or no CuPy or GPU for "cuda"
         if args.data:  # the smaller split: a missing, unreadable or unknown data set fails here, in a second
             ta.data.load(args.data, train=False)
@@ -161,6 +166,12 @@ class Lesson:
     def pick(self, quick, default, data=None):
         """The setting for this run's mode (``data`` falls back to ``default``)."""
         return {"quick": quick, "default": default, "data": default if data is None else data}[self.mode]
+
+    def seeds(self, quick, default, data=None):
+        """The seeds of an experiment over seeds: ``--seeds`` of them if given, else as many as this
+        mode's count (``pick``), counting up from ``--seed``."""
+        n = self.args.seeds or self.pick(quick, default, data)
+        return tuple(self.args.seed + i for i in range(n))
 
     def progress(self, iterable, desc, total=None):
         """A progress bar (on stderr; quiet when it is not a terminal, e.g. under the tests)."""

@@ -40,6 +40,7 @@ BAD_OPTIONS = {  # {tmp}: the test's folder, which holds a_file
     "missing data": (["--data", "{tmp}/nowhere"], "nowhere does not exist"),
     "not a data set": (["--data", "{tmp}"], "do not know how to read"),
     "out is a file": (["--out", "{tmp}/a_file"], "a_file"),
+    "no seeds": (["--seeds", "0"], "--seeds must be 1 or more, got 0"),
 }
 
 
