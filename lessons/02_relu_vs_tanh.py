@@ -75,7 +75,8 @@ for v in (0.5, 1.0, 2.0, 3.0):
 # `seed`, `train_errors` and `test_errors` per epoch, `epochs_to_25`, `epochs_to_50` (null when not
 # reached), `seconds`}); `summary` ({network: mean and std of `epochs_to_25` / `epochs_to_50`,
 # `reached_25` (how many seeds)}, `ratio_25`, `ratio_50`: tanh's epochs over ReLU's per seed, mean
-# and std, null when a network did not get there).
+# and std, null when a network did not get there; `common_level`: per seed, the lowest training error
+# both networks reach, rounded up to a whole per cent, the epochs each took to get there and their ratio).
 
 # %%
 n_train, n_test = lesson.pick(quick=(128, 64), default=(2000, 500))
@@ -128,21 +129,22 @@ for seed in seeds:
         lesson.record(runs=runs)
 
 
-def spread(values):
-    """(mean, std) of the values, or (None, None) when any is missing (a run that did not get there)."""
-    if not values or any(v is None for v in values):
-        return None, None
-    return float(np.mean(values)), float(np.std(values))
-
-
 summary = {}
 for name, records in runs.items():
     summary[name] = {"reached_25": sum(r["epochs_to_25"] is not None for r in records)}
     for t in (25, 50):
-        summary[name][f"epochs_to_{t}"] = spread([r[f"epochs_to_{t}"] for r in records])
+        summary[name][f"epochs_to_{t}"] = common.spread([r[f"epochs_to_{t}"] for r in records])
 for t in (25, 50):
     pairs = [(a[f"epochs_to_{t}"], b[f"epochs_to_{t}"]) for a, b in zip(runs["relu"], runs["tanh"])]
-    summary[f"ratio_{t}"] = spread([tanh / relu if relu and tanh else None for relu, tanh in pairs])
+    summary[f"ratio_{t}"] = common.spread([tanh / relu if relu and tanh else None for relu, tanh in pairs])
+# Where neither network reaches 25%, the race can still be run to the lowest error both reach (the
+# slower network's best, rounded up to a whole per cent), seed by seed.
+common_level = []
+for relu, tanh in zip(runs["relu"], runs["tanh"]):
+    level = float(np.ceil(100 * max(min(relu["train_errors"]), min(tanh["train_errors"])))) / 100
+    a, b = epochs_to(np.array(relu["train_errors"]), level), epochs_to(np.array(tanh["train_errors"]), level)
+    common_level.append({"seed": relu["seed"], "error": level, "epochs_relu": a, "epochs_tanh": b, "ratio": b / a})
+summary["common_level"] = common_level
 lesson.record(summary=summary)
 
 
@@ -159,6 +161,9 @@ for t in (50, 25):
     rows.append((f"{t}%", shown(summary["relu"][f"epochs_to_{t}"], cap), shown(summary["tanh"][f"epochs_to_{t}"], cap),
                  lower if ratio[0] is None else shown(ratio, cap) + "x"))
 print(common.table(rows, ("training error", "epochs, ReLU", "epochs, tanh", "tanh / ReLU (paper, at 25%: ~6x)")))
+for c in common_level:
+    print(f"seed {c['seed']}: to {c['error']:.0%} training error (the lowest both reach) ReLU takes {c['epochs_relu']:.2f} "
+          f"epochs, tanh {c['epochs_tanh']:.2f}: {c['ratio']:.1f}x")
 for name in runs:
     print(f"{name}: lr {lr[name]:g}, final training error "
           + ", ".join(f"{r['train_errors'][-1]:.1%} (seed {r['seed']}, {len(r['train_errors'])} epochs)" for r in runs[name]))
@@ -179,12 +184,14 @@ with ta.no_grad():
         x = layer(x)
 
 # %% [markdown]
-# ReLU's advantage needs saturated tanh units. If only a few per cent of them see |x| > 2, tanh works
-# in its near-linear range, its gradients do not vanish, and the race can go either way. That is what
-# the default run shows (lessons/README.md): in a small network trained from He-initialised weights
-# on mean-subtracted pixels in [0, 1], few tanh units saturate, and with one learning rate for both
-# tanh was not the slower one. The paper's larger claim is about its own setting: CIFAR-10, pixels
-# on [0, 255], its own initialisation, and each network at its own best learning rate.
+# ReLU's advantage needs saturated tanh units. On pixels in [0, 1] from He-initialised weights (this
+# lesson's earlier setup) only 0-4% of the tanh inputs had |x| > 2, tanh worked in its near-linear
+# range and was not the slower network. On the paper's [0, 255] scale it is another picture: in the
+# full CIFAR-10 run (lessons/README.md) 99.9% of the inputs of the first tanh layer, 85% of the second's
+# and 73% of the third's are saturated after training, and tanh's training error stalls near 43%
+# while ReLU's goes on down to 27%. Neither reaches the paper's 25% in 20 epochs at a constant
+# learning rate (this four-layer network is smaller than the paper's, and no rate is lowered), so
+# the lesson also races to the lowest error both reach: there ReLU is about 10x faster.
 #
 # The paper's Figure 1, redrawn from our runs: training error per epoch, ReLU solid, tanh dashed,
 # and the slopes that explain it.
