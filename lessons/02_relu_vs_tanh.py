@@ -31,7 +31,7 @@ lesson = common.Lesson("02", "ReLU vs tanh", "section 3.1, Figure 1",
                                          "4 min on an idle CPU"),
                              "data": ("the same on the CIFAR-10 training set: a sweep of 4 rates over 1 epoch per "
                                       "network, then each network from 2 seeds until 25% training error or 20 epochs",
-                                      "80 min on a 2-core CPU, minutes on a GPU")})
+                                      "about 100 min on a 2-core CPU (one seed: 86 min, measured beside another run), minutes on a GPU")})
 
 # %% [markdown]
 # ## 1. Where tanh saturates

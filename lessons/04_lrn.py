@@ -32,7 +32,7 @@ lesson = common.Lesson("04", "local response normalisation", "section 3.3",
                              "default": ("the worked example and the four-layer CNN with and without LRN, "
                                          "2,000 synthetic images, 10 epochs each", "3 min on an idle CPU"),
                              "data": ("the ablation on CIFAR-10: a sweep of 3 rates over 1 epoch per network, then "
-                                      "each network from 3 seeds for 6 epochs", "55 min on a 2-core CPU, minutes on a GPU")})
+                                      "each network from 3 seeds for 6 epochs", "84 min on a 2-core CPU (measured beside another run), minutes on a GPU")})
 
 # %% [markdown]
 # ## 1. A worked example: four channels at one pixel
