@@ -142,8 +142,12 @@ for t in (25, 50):
 common_level = []
 for relu, tanh in zip(runs["relu"], runs["tanh"]):
     level = float(np.ceil(100 * max(min(relu["train_errors"]), min(tanh["train_errors"])))) / 100
-    a, b = epochs_to(np.array(relu["train_errors"]), level), epochs_to(np.array(tanh["train_errors"]), level)
-    common_level.append({"seed": relu["seed"], "error": level, "epochs_relu": a, "epochs_tanh": b, "ratio": b / a})
+    if level >= 0.9:  # not below chance: no race to time
+        a = b = None
+    else:
+        a, b = epochs_to(np.array(relu["train_errors"]), level), epochs_to(np.array(tanh["train_errors"]), level)
+    common_level.append({"seed": relu["seed"], "error": level, "epochs_relu": a, "epochs_tanh": b,
+                         "ratio": b / a if a and b else None})
 summary["common_level"] = common_level
 lesson.record(summary=summary)
 
@@ -161,7 +165,7 @@ for t in (50, 25):
     rows.append((f"{t}%", shown(summary["relu"][f"epochs_to_{t}"], cap), shown(summary["tanh"][f"epochs_to_{t}"], cap),
                  lower if ratio[0] is None else shown(ratio, cap) + "x"))
 print(common.table(rows, ("training error", "epochs, ReLU", "epochs, tanh", "tanh / ReLU (paper, at 25%: ~6x)")))
-for c in common_level:
+for c in (c for c in common_level if c["ratio"] is not None):
     print(f"seed {c['seed']}: to {c['error']:.0%} training error (the lowest both reach) ReLU takes {c['epochs_relu']:.2f} "
           f"epochs, tanh {c['epochs_tanh']:.2f}: {c['ratio']:.1f}x")
 for name in runs:
