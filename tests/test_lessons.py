@@ -56,4 +56,4 @@ def test_lesson_02_records_the_race_to_25_percent_and_a_rerun_continues_its_runs
         (record,) = results["runs"][name]
         assert len(record["train_errors"]) == len(record["test_errors"]) == results["settings"]["cap_epochs"]
         assert {"epochs_to_25", "epochs_to_50", "seed", "seconds"} <= set(record)
-    assert set(results["summary"]) == {"relu", "tanh", "ratio_25", "ratio_50"}
+    assert set(results["summary"]) == {"relu", "tanh", "ratio_25", "ratio_50", "common_level"}
