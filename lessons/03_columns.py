@@ -149,4 +149,14 @@ for x, k in enumerate(names):
 right.bar(["two columns\n" + " + ".join(devices), "one column\ngroups=2"], [t2, t1], color=["C0", "C1"])
 right.set(ylabel="seconds", title=f"forward + backward, batch of {batch}, {'x'.join(map(str, shape))} inputs")
 lesson.save(fig, "columns")
+
+# %% [markdown]
+# ## Exercises
+#
+# In `lessons/exercises/02_conv2d.py` you write `conv2d_forward` and `conv2d_backward` with `groups`
+# (groups=2 is this lesson's two columns in one call), on NumPy arrays, from stubs that state the task and
+# the shapes. Copy the file, fill it in, and `tinyalex grade 02_conv2d.py` checks your answers against the
+# engine and finite differences.
+
+# %%
 lesson.done()

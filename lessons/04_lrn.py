@@ -181,4 +181,13 @@ left.legend()
 lesson.plot_errors(right, {f"without LRN, seed {seeds[-1]}": history["no_lrn"],
                           f"with LRN, seed {seeds[-1]}": history["lrn"]}, "four-layer CNN", train_set, train=True)
 lesson.save(fig, "lrn")
+
+# %% [markdown]
+# ## Exercises
+#
+# In `lessons/exercises/04_lrn.py` you write `lrn_forward` and `lrn_backward`, alpha multiplying the plain
+# sum (not divided by n), on NumPy arrays, from stubs that state the task and the shapes. Copy the file,
+# fill it in, and `tinyalex grade 04_lrn.py` checks your answers against the engine and finite differences.
+
+# %%
 lesson.done()

@@ -135,4 +135,14 @@ for ax, z in zip(axes, (2, 3)):
 fig.colorbar(im, ax=axes[:2], shrink=0.8, label="gradient received (windows whose max it is)")
 lesson.plot_errors(axes[2], {f"{k}, seed {seeds[-1]}": h for k, h in history.items()}, "four-layer CNN", train_set, train=True)
 lesson.save(fig, "overlapping_pooling")
+
+# %% [markdown]
+# ## Exercises
+#
+# In `lessons/exercises/03_max_pool.py` you write `max_pool_forward` and `max_pool_backward` for overlapping
+# 3x3 windows at stride 2, ties included, on NumPy arrays, from stubs that state the task and the shapes.
+# Copy the file, fill it in, and `tinyalex grade 03_max_pool.py` checks your answers against the engine and
+# finite differences.
+
+# %%
 lesson.done()

@@ -147,4 +147,13 @@ fig, ax = common.plt.subplots(figsize=(8, 4.5))
 lesson.plot_errors(ax, {"no dropout": history["no_dropout"], "p = 0.5 in fc6, fc7": history["dropout"]},
                    "dropout ablation, AlexNet-CIFAR", train_set, train=True)
 lesson.save(fig, "ablation")
+
+# %% [markdown]
+# ## Exercises
+#
+# In `lessons/exercises/05_dropout.py` you write `dropout_forward` and `dropout_backward`, in the paper's
+# and the inverted form, on NumPy arrays, from stubs that state the task and the shapes. Copy the file, fill
+# it in, and `tinyalex grade 05_dropout.py` checks your answers against the engine and finite differences.
+
+# %%
 lesson.done()

@@ -178,4 +178,13 @@ rate = right.twinx()
 rate.step(e, [r["lr"] for r in history], where="mid", color="grey", alpha=0.6)
 rate.set(yscale="log", ylabel="learning rate (grey)")
 lesson.save(fig, "learning")
+
+# %% [markdown]
+# ## Exercises
+#
+# In `lessons/exercises/07_sgd.py` you write `sgd_step`: momentum 0.9 and weight decay 0.0005 times the
+# learning rate, as in section 5, on NumPy arrays, from stubs that state the task and the shapes. Copy the
+# file, fill it in, and `tinyalex grade 07_sgd.py` checks your answers against the engine.
+
+# %%
 lesson.done()

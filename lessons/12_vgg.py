@@ -173,4 +173,13 @@ right.bar_label(bars, fmt="%.1f", fontsize=8)
 right.set_xticks(range(len(errors)), ["Q=32", "Q=48", "Q=64", "averaged"])
 right.set(ylabel="test top-1 error (%)", title="dense D: single scales vs multi-scale")
 lesson.save(fig, "vgg")
+
+# %% [markdown]
+# ## Exercises
+#
+# In `lessons/exercises/08_vgg.py` you write `receptive_field` and `vgg_parameter_count`, to rebuild Tables
+# 1 and 2, from stubs that state the task and the shapes. Copy the file, fill it in, and
+# `tinyalex grade 08_vgg.py` checks your answers against the engine.
+
+# %%
 lesson.done()

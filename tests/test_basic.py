@@ -5,6 +5,8 @@ import pytest
 import tinyalex as ta
 from tinyalex import functional as F
 
+from conftest import OpCase, op_tests
+
 
 def t64(rng, *shape, low=None):
     """A float64 tensor requiring grad; with ``low``, its magnitudes are at least ``low`` (away from kinks)."""
@@ -162,15 +164,16 @@ def test_activations_refuse_integer_tensors(op):
         op(ta.tensor([1, 2]))
 
 
-# ------------------------------------------------------------------ GPU parity
-def test_gpu_matches_cpu(rng, device):
-    x = rng.standard_normal((4, 6)).astype(np.float32)
-    w = rng.standard_normal((3, 6)).astype(np.float32)
-    results = []
-    for d in ("cpu", device):
-        xt, wt = ta.tensor(x, device=d, requires_grad=True), ta.tensor(w, device=d, requires_grad=True)
-        y = F.concat(F.split(F.sigmoid(F.relu(F.tanh(F.linear(xt, wt)))) * 2.0 + 1.0, [1]), axis=1)
-        y[1:].mean().backward()
-        results.append([ta.backend.to_numpy(a) for a in (y.data, xt.grad, wt.grad)])
-    for a, b in zip(*results):
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-7)
+# ------------------------------------------------------------------ declared: device parity, reference, gradcheck
+def _chain(x, w):
+    """linear, the three activations, operators, split/concat and [] in one graph."""
+    return F.concat(F.split(F.sigmoid(F.relu(F.tanh(F.linear(x, w)))) * 2.0 + 1.0, [1]), axis=1)[1:]
+
+
+def _chain_formula(x, w):
+    return 2.0 / (1.0 + np.exp(-np.maximum(np.tanh(x @ w.T), 0))) + 1.0
+
+
+test_basic_ops = op_tests(OpCase(
+    "chain", _chain, lambda rng: [rng.standard_normal((4, 6)), rng.standard_normal((3, 6))],
+    reference=lambda x, w: _chain_formula(x, w)[1:], atol=1e-7))

@@ -8,6 +8,8 @@ from tinyalex import functional as F
 from tinyalex.functional import conv
 from tinyalex.functional.reference import conv2d_backward_reference, conv2d_reference
 
+from conftest import OpCase, op_tests
+
 # (x shape, weight shape, stride, padding, groups): overlap, padding, groups, odd and rectangular sizes
 CASES = [
     ((2, 3, 7, 7), (4, 3, 3, 3), 1, 0, 1),
@@ -119,17 +121,10 @@ def test_conv2d_inputs_on_different_devices():
         F.conv2d(**args)
 
 
-def test_conv2d_same_on_cpu_and_device(rng, device):
-    x, w, b = _tensors(rng, (2, 4, 9, 9), (6, 2, 3, 3), "float32")
-    y = F.conv2d(x, w, b, 2, 1, 2)
-    gy = rng.standard_normal(y.shape).astype(np.float32)
-    y.backward(gy)
-    xd, wd, bd = (ta.tensor(t.data, device=device, requires_grad=True) for t in (x, w, b))
-    yd = F.conv2d(xd, wd, bd, 2, 1, 2)
-    yd.backward(ta.tensor(gy, device=device))
-    for got, want in ((yd, y.data), (xd.grad, x.grad), (wd.grad, w.grad), (bd.grad, b.grad)):
-        got = got.numpy() if isinstance(got, ta.Tensor) else ta.backend.to_numpy(got)
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=1e-5)
+test_conv2d_declared = op_tests(OpCase(
+    "grouped-strided-padded", lambda x, w, b: F.conv2d(x, w, b, 2, 1, 2),
+    lambda rng: [rng.standard_normal((2, 4, 9, 9)), rng.standard_normal((6, 2, 3, 3)), rng.standard_normal(6)],
+    reference=lambda x, w, b: conv2d_reference(x, w, b, 2, 1, 2), atol=1e-5))
 
 
 @pytest.mark.parametrize("needs", [(False, True, True), (True, False, False)])

@@ -57,3 +57,22 @@ def test_lesson_02_records_the_race_to_25_percent_and_a_rerun_continues_its_runs
         assert len(record["train_errors"]) == len(record["test_errors"]) == results["settings"]["cap_epochs"]
         assert {"epochs_to_25", "epochs_to_50", "seed", "seconds"} <= set(record)
     assert set(results["summary"]) == {"relu", "tanh", "ratio_25", "ratio_50", "common_level"}
+
+
+# the lessons that teach a layer or rule a graded exercise asks for, and that exercise's file
+EXERCISE_OF = {"03": "02_conv2d.py", "04": "04_lrn.py", "05": "03_max_pool.py", "08": "05_dropout.py",
+               "09": "07_sgd.py", "12": "08_vgg.py"}
+
+
+@pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])
+def test_a_lesson_with_an_exercise_ends_with_an_exercises_cell_naming_its_file_and_grade_command(script):
+    cells = script.read_text().split("# %%")
+    exercise = EXERCISE_OF.get(script.name[:2])
+    if exercise is None:
+        assert "## Exercises" not in script.read_text(), f"{script.name} has an Exercises cell but no exercise"
+        return
+    assert cells[-1].strip() == "lesson.done()", f"{script.name}: lesson.done() is not a cell of its own at the end"
+    last = " ".join(line.removeprefix("#").strip() for line in cells[-2].strip().splitlines())
+    assert last.startswith("[markdown] ## Exercises"), f"{script.name}: no Exercises cell before lesson.done()"
+    assert (LESSONS / "exercises" / exercise).is_file(), f"{script.name} names a missing exercise {exercise}"
+    assert f"`lessons/exercises/{exercise}`" in last and f"`tinyalex grade {exercise}`" in last, last

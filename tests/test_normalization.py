@@ -7,6 +7,8 @@ from tinyalex import functional as F
 from tinyalex.functional.normalization import lrn_params_from_caffe, lrn_params_from_pytorch
 from tinyalex.functional.reference import lrn_reference
 
+from conftest import OpCase, op_tests
+
 
 def pixel(values, dtype="float64"):
     """One image, one pixel, the given channel values: shape (1, C, 1, 1)."""
@@ -101,17 +103,9 @@ def test_lrn_bad_inputs():
         F.lrn(ta.tensor(np.ones((1, 2, 1, 1), np.int64)))
 
 
-def test_lrn_gpu_matches_cpu(rng, device):
-    x = rng.standard_normal((2, 10, 6, 6)).astype(np.float32) * 3
-    gy = rng.standard_normal(x.shape).astype(np.float32)
-    results = []
-    for d in ("cpu", device):
-        t = ta.tensor(x, device=d, requires_grad=True)
-        y = F.lrn(t, alpha=1e-2)
-        y.backward(ta.tensor(gy, device=d))
-        results.append((y.numpy(), t.grad if d == "cpu" else ta.backend.to_numpy(t.grad)))
-    for a, b in zip(*results):
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+test_lrn_declared = op_tests(OpCase(
+    "alpha-1e-2", lambda x: F.lrn(x, alpha=1e-2), lambda rng: [rng.standard_normal((2, 10, 6, 6)) * 3],
+    reference=lambda x: lrn_reference(x, 5, 2.0, 1e-2, 0.75)))
 
 
 # ------------------------------------------------------------------ batch norm
@@ -173,13 +167,11 @@ def test_batch_norm_bad_inputs(rng):
         F.batch_norm(ta.tensor(np.ones((1, 3))), gamma, beta)
 
 
-def test_batch_norm_gpu_matches_cpu(rng, device):
-    results = []
-    for d in ("cpu", device):
-        x, gamma, beta = bn_inputs(np.random.default_rng(1), (4, 3, 5, 5), device=d, dtype="float32")
-        mean, var = ta.tensor(np.zeros(3, np.float32), device=d), ta.tensor(np.ones(3, np.float32), device=d)
-        y = F.batch_norm(x, gamma, beta, mean, var)
-        y.backward(ta.tensor(np.ones(y.shape, np.float32), device=d) * 0.1 + y.detach())
-        results.append([ta.backend.to_numpy(a) for a in (y.data, x.grad, gamma.grad, beta.grad, mean.data, var.data)])
-    for a, b in zip(*results):
-        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-5)
+def bn_arrays(rng):
+    """x, gamma, beta and the running mean and variance (updated in place by the call) of 3 channels."""
+    return [rng.standard_normal((4, 3, 5, 5)) * 2 + 1, rng.uniform(0.5, 1.5, 3), rng.standard_normal(3),
+            np.zeros(3), np.ones(3)]
+
+
+test_batch_norm_declared = op_tests(OpCase(
+    "running-statistics", F.batch_norm, bn_arrays, grads=(0, 1, 2), atol=1e-5))

@@ -6,6 +6,8 @@ import tinyalex as ta
 from tinyalex import functional as F
 from tinyalex.functional.reference import avg_pool2d_reference, max_pool2d_backward_reference, max_pool2d_reference
 
+from conftest import OpCase, op_tests
+
 # (x shape, kernel_size, stride, padding)
 CASES = [
     ((2, 3, 7, 7), 3, 2, 0),              # the paper's overlapping pool
@@ -125,17 +127,11 @@ def test_max_pool_padding_at_most_half_the_kernel():
         F.max_pool2d(ta.tensor(np.zeros((1, 1, 8, 8))), 3, 2, 2)
 
 
-@pytest.mark.parametrize("pool", [F.max_pool2d, F.avg_pool2d])
-def test_pooling_same_on_cpu_and_device(rng, device, pool):
-    x = ta.tensor(tie_free(rng, (2, 3, 9, 9)), dtype="float32", requires_grad=True)
-    y = pool(x, 3, 2, 1)
-    gy = rng.standard_normal(y.shape).astype(np.float32)
-    y.backward(gy)
-    xd = ta.tensor(x.data, device=device, requires_grad=True)
-    yd = pool(xd, 3, 2, 1)
-    yd.backward(ta.tensor(gy, device=device))
-    np.testing.assert_allclose(yd.numpy(), y.data, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(ta.backend.to_numpy(xd.grad), x.grad, rtol=1e-5, atol=1e-6)
+test_pooling_declared = op_tests(
+    OpCase("max", lambda x: F.max_pool2d(x, 3, 2, 1), lambda rng: [tie_free(rng, (2, 3, 9, 9))],
+           reference=lambda x: max_pool2d_reference(x, 3, 2, 1)),
+    OpCase("avg", lambda x: F.avg_pool2d(x, 3, 2, 1), lambda rng: [tie_free(rng, (2, 3, 9, 9))],
+           reference=lambda x: avg_pool2d_reference(x, 3, 2, 1)))
 
 
 @pytest.mark.torch
