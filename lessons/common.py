@@ -150,6 +150,7 @@ class Lesson:
         if self.mode == "quick":
             print("--quick only checks that the lesson runs: its numbers come from seconds of training and are "
                   "far too short to compare anything (see the default and --data runs)")
+        self._prepared = {}  # (training set, pixel scale) -> its first transform, for loader()
         self.results_path = self.out / f"{number}_results.json"
         self.results = {"lesson": number, "title": title, "mode": self.mode, "data": self.data_name,
                         "device": str(self.device), "seed": self.args.seed, "argv": sys.argv[1:] if argv is None else argv,
@@ -326,7 +327,10 @@ class Lesson:
         minus ``train_set``'s mean image on the scale ``pixels``, then ``transform`` (default ``ToFloat()``)."""
         from tinyalex import data
         from tinyalex.data import transforms as T
-        first = data.pipeline.preprocess(train_set.images_labels()[0], pixels=pixels, mean="image")
+        key = (train_set, pixels)  # the mean image of 50,000 images, fitted once per run, not per loader
+        if key not in self._prepared:
+            self._prepared[key] = data.pipeline.preprocess(train_set.images_labels()[0], pixels=pixels, mean="image")
+        first = self._prepared[key]
         return data.DataLoader(dataset, batch_size, device=self.device,
                                transform=T.Compose([first, transform or T.ToFloat()]), **options)
 
