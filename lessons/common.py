@@ -15,9 +15,10 @@ and ``lesson.done()``.
 
 Every lesson writes ``<out>/NN_results.json`` (atomically, again after each ``record``, so a long
 run leaves its figures as it goes). Keys every lesson has: ``lesson``, ``title``, ``mode``,
-``data`` (name), ``device``, ``seed``, ``argv``, ``seconds`` (null until ``done``) and ``comparable``
-(false for ``--quick``: far too short to compare anything); each lesson documents its own keys at
-its top. ``table`` prints results; ``four_layer_cnn`` is the small network of the
+``data`` (name), ``device``, ``seed``, ``argv``, ``seconds`` (null until ``done``), ``comparable``
+(false for ``--quick``: far too short to compare anything) and ``trained``: every ``lesson.train`` run
+by its name, with its ``lr``, per-epoch ``train_errors`` and ``test_errors`` and ``seconds``, updated
+after each epoch; each lesson documents its own keys where it records them. ``table`` prints results; ``four_layer_cnn`` is the small network of the
 paper's CIFAR-10 experiments (lessons 02, 04, 05).
 
 Options (every lesson):
@@ -207,14 +208,16 @@ class Lesson:
         return path
 
     def train(self, model, train_set, test_set, epochs, lr, name, batch_size=128, transform=None, test_transform=None,
-              schedule=None, weight_decay=5e-4, pixels="unit", stop=None, seed=None):
+              schedule=None, weight_decay=5e-4, pixels="unit", stop=None, seed=None, mean="image"):
         """Train ``model`` with the paper's SGD (momentum 0.9, weight decay 5e-4) via ``tinyalex.train.fit``.
 
         Every image first loses the training set's mean image, the paper's only preprocessing
         (section 2), on the scale ``pixels`` names ("unit": [0, 1]; "paper": [0, 255], as
         cuda-convnet fed the paper's networks; see ``tinyalex.data.pipeline``); then ``transform``
         (training images) or ``test_transform`` (test images) runs, ending in CHW floats (both
-        default to ``ToFloat()``). ``schedule``: a function of the optimiser returning a
+        default to ``ToFloat()``). ``mean="colour"`` subtracts the mean colour instead (VGG section 2.1),
+        *after* the transforms, which then work on the uint8 images of any size (``ScaleJitter``).
+        ``schedule``: a function of the optimiser returning a
         learning-rate schedule, e.g. ``lambda opt: optim.ReduceOnPlateau(opt)``. ``stop(history)``
         ends the run early (see ``fit``); ``seed`` orders the batches (default: ``--seed``). A run
         left in its folder by the same command with the same settings (an interrupted lesson) is
@@ -227,14 +230,14 @@ class Lesson:
         from tinyalex.train import fit
         model.to(self.device)
         seed = self.args.seed if seed is None else seed
-        train_loader = self.loader(train_set, train_set, transform, batch_size, pixels, shuffle=True, seed=seed)
-        test_loader = self.loader(test_set, train_set, test_transform, pixels=pixels)
+        train_loader = self.loader(train_set, train_set, transform, batch_size, pixels, mean, shuffle=True, seed=seed)
+        test_loader = self.loader(test_set, train_set, test_transform, pixels=pixels, mean=mean)
         optimizer = optim.SGD(model.parameters(), lr, weight_decay=weight_decay)
         run = self.out / f"{self.number}_{name}"
         # what makes this run this run: the same command finds it again and continues it, exactly
         key = {"lesson": self.number, "name": name, "mode": self.mode, "data": self.args.data, "seed": seed,
                "n_train": len(train_set), "lr": lr, "batch_size": batch_size, "weight_decay": weight_decay,
-               "pixels": pixels, "model": repr(model)}
+               "pixels": pixels, "mean": mean, "model": repr(model)}
         resume = run / "last.npz"
         try:
             resume = resume if checkpoint.load(resume).extra.get("lesson_run") == key else None
@@ -242,9 +245,16 @@ class Lesson:
             resume = None
         print(f"--- training {name}: {len(train_set):,} images, {epochs} epochs, lr {lr}"
               + (f" (continuing {resume})" if resume else ""))
+        def on_epoch(history):  # every training of the lesson, in its results file as it goes
+            curves = {"lr": lr, "train_errors": [r["train_top1_error"] for r in history],
+                      "test_errors": [r["val_top1_error"] for r in history],
+                      "seconds": round(sum(r["seconds"] for r in history), 1)}
+            self.record(trained={**self.results.get("trained", {}), name: curves})
+
         return fit(model, optimizer, train_loader, test_loader, epochs, str(run),
                    schedule=schedule(optimizer) if schedule else None, progress=True, resume=resume,
-                   extra={"lesson_run": key}, log=lambda line: print(f"  {name}: {line}"), stop=stop)
+                   extra={"lesson_run": key}, log=lambda line: print(f"  {name}: {line}"), stop=stop,
+                   on_epoch=on_epoch)
 
     def sweep(self, make_model, rates, train_set, test_set, epochs, name, widen=3, **options):
         """The learning rate that trains ``make_model()`` fastest: each of ``rates`` for ``epochs``
@@ -322,17 +332,19 @@ class Lesson:
                     ("network", "lr", f"final training error ({len(seeds)} seeds)", "final test error", "gap")))
         return summary, runs, nets, history
 
-    def loader(self, dataset, train_set, transform=None, batch_size=500, pixels="unit", **options):
+    def loader(self, dataset, train_set, transform=None, batch_size=500, pixels="unit", mean="image", **options):
         """A DataLoader over ``dataset`` on this lesson's device that prepares images as ``train`` does:
-        minus ``train_set``'s mean image on the scale ``pixels``, then ``transform`` (default ``ToFloat()``)."""
+        minus ``train_set``'s mean image on the scale ``pixels``, then ``transform`` (default ``ToFloat()``);
+        with ``mean="colour"``, ``transform`` first, then minus the mean colour."""
         from tinyalex import data
         from tinyalex.data import transforms as T
-        key = (train_set, pixels)  # the mean image of 50,000 images, fitted once per run, not per loader
+        key = (train_set, pixels, mean)  # the mean image of 50,000 images, fitted once per run, not per loader
         if key not in self._prepared:
-            self._prepared[key] = data.pipeline.preprocess(train_set.images_labels()[0], pixels=pixels, mean="image")
+            self._prepared[key] = data.pipeline.preprocess(train_set.images_labels()[0], pixels=pixels, mean=mean)
         first = self._prepared[key]
-        return data.DataLoader(dataset, batch_size, device=self.device,
-                               transform=T.Compose([first, transform or T.ToFloat()]), **options)
+        steps = [first, transform or T.ToFloat()] if mean == "image" else [*([transform] if transform else []),
+                                                                           first, T.ToFloat()]
+        return data.DataLoader(dataset, batch_size, device=self.device, transform=T.Compose(steps), **options)
 
     def plot_errors(self, ax, histories, model, train_set, train=False):
         """Test top-1 error per epoch of each run in ``histories`` ({label: ``train``'s records}) on

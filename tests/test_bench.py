@@ -102,6 +102,16 @@ def test_write_json_replaces_the_file_whole(tmp_path):
     assert json.loads(path.read_text()) == {"b": 2} and [p.name for p in tmp_path.iterdir()] == ["bench.json"]
 
 
+def test_every_convolution_runs_the_chosen_algorithm_and_both_give_the_same_loss():
+    losses = {}
+    for algorithm in ("auto", "im2col"):
+        ta.manual_seed(0)
+        net, _, images, labels = bench.build("alexnet-cifar", 4, "cpu", algorithm)
+        assert {m.algorithm for m in net.modules() if isinstance(m, nn.Conv2d)} == {algorithm}
+        losses[algorithm] = bench.loss_of(net, images, labels).item()
+    assert losses["auto"] == pytest.approx(losses["im2col"], rel=1e-5)  # auto: Winograd in conv3-5
+
+
 def tiny_run(tmp_path, *extra):
     path = tmp_path / "bench.json"
     assert bench.main(["--batch-size", "2", "--repeat", "1", "--warmup", "0", "--json", str(path), *extra]) == 0

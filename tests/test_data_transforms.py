@@ -143,6 +143,13 @@ def test_compose_batch_refuses_a_per_image_step():
         T.Compose([T.ScaleJitter(8, 9), T.ToFloat()]).batch(images(1))
 
 
+def test_a_per_image_step_inside_a_nested_compose_makes_the_loader_go_image_by_image():
+    jitter = T.Compose([T.Compose([T.ScaleJitter(8, 12), T.RandomCrop(8)]), T.ToFloat()])
+    assert not jitter.batchable and T.takes_batches(T.Compose([T.RandomCrop(5)]))
+    loader = data.DataLoader(data.memory.Arrays(images(6), np.arange(6) % 2, ["a", "b"]), 3, transform=jitter)
+    assert [x.shape for x, _ in loader] == [(3, 3, 8, 8)] * 2
+
+
 @pytest.mark.parametrize("make, message", [
     (lambda: T.RandomFlip(p=2), "RandomFlip: p must be in"),
     (lambda: T.RandomCrop(4, padding_mode="wrap"), "padding_mode"),

@@ -24,6 +24,9 @@ def parse_args(argv):
                    "(3x227x227, 1000 classes) (default alexnet-cifar)")
     p.add_argument("--batch-size", type=int, default=None,
                    help="images per step (default 128; 16 for alexnet on the CPU)")
+    p.add_argument("--algorithm", choices=["auto", "im2col"], default="auto",
+                   help="tinyalex's convolution algorithm: auto (Winograd F(4x4, 3x3) where it measured faster, "
+                   "im2col elsewhere) or im2col everywhere (the reference); default auto")
     p.add_argument("--against", choices=["torch"], default=None, help="time the same network in PyTorch too")
     p.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
     p.add_argument("--repeat", type=int, default=10, help="timed rounds per line (default 10)")
@@ -50,9 +53,9 @@ def run(args):
     threads = blas_threads()
     torch = import_torch(threads) if args.against else None
     backend.manual_seed(0)
-    result = {"model": args.model, "batch": batch, "device": device, "warmup": args.warmup, "repeat": args.repeat,
+    result = {"model": args.model, "algorithm": args.algorithm, "batch": batch, "device": device, "warmup": args.warmup, "repeat": args.repeat,
               "machine": machine(device, torch, threads), "peak": bench_sgemm(device, torch, args.warmup, args.repeat)}
-    net, opt, images, labels = build(args.model, batch, device)
+    net, opt, images, labels = build(args.model, batch, device, args.algorithm)
     tape = record(partial(loss_of, net, images, labels))
     flops = step_flops(tape)
     if not args.step_only:
@@ -61,7 +64,8 @@ def run(args):
     del tape  # lets the recorded activations go before the step is timed
     if not args.ops_only:
         result["step"] = bench_step(net, opt, images, labels, flops, twin, device, torch, args.warmup, args.repeat)
-        result["memory"] = bench_memory(args.model, batch, device, list(result["step"]["ms"]), threads)
+        result["memory"] = bench_memory(args.model, batch, device, list(result["step"]["ms"]), threads,
+                                        args.algorithm)
     if "ops" in result and "step" in result:
         result["breakdown"] = breakdown(result["ops"], result["step"])
     return result

@@ -20,8 +20,19 @@ def blas_threads():
     return max(counts) if counts else None
 
 
+def blas_kernels():
+    """NumPy's BLAS libraries as threadpoolctl sees them: "openblas 0.3.31 SkylakeX" (the kernel
+    OpenBLAS chose for this CPU, which OPENBLAS_CORETYPE can override); [] without threadpoolctl."""
+    try:
+        import threadpoolctl
+    except ImportError:
+        return []
+    return [" ".join(str(p[k]) for k in ("internal_api", "version", "architecture") if p.get(k))
+            for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
+
+
 def machine(device, torch, threads):
-    info = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    info = {"blas": blas_kernels(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform(),
             "cpu": _cpu_name(), "cores": os.cpu_count(), "numpy_blas_threads": threads,
             "env": {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP", "MKL"))}}

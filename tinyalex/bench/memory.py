@@ -22,7 +22,7 @@ def _reset_peak_rss():
         f.write("5")
 
 
-def step_memory(framework, model, batch, device, threads):
+def step_memory(framework, model, batch, device, threads, algorithm="auto"):
     """Bytes that two training steps add to a process holding the model, the batch and the optimiser.
 
     CPU: the peak resident memory during the steps (the high-water mark, reset just before them)
@@ -34,7 +34,7 @@ def step_memory(framework, model, batch, device, threads):
     """
     torch = import_torch(threads) if framework == "torch" else None
     backend.manual_seed(0)
-    net, opt, images, labels = build(model, batch, device)
+    net, opt, images, labels = build(model, batch, device, algorithm)
     step = lambda: train_step(net, opt, images, labels)  # noqa: E731
     if torch is not None:
         step = TorchTwin(torch, record(partial(loss_of, net, images, labels))).step
@@ -52,7 +52,7 @@ def step_memory(framework, model, batch, device, threads):
         return pool() - before
 
 
-def bench_memory(model, batch, device, frameworks, threads):
+def bench_memory(model, batch, device, frameworks, threads, algorithm="auto"):
     """Run ``step_memory`` for each framework in a fresh spawned process; None where the peak resident
     size cannot be reset (no /proc, or a read-only one), which the CPU measure needs."""
     try:
@@ -65,7 +65,7 @@ def bench_memory(model, batch, device, frameworks, threads):
     try:
         context = multiprocessing.get_context("spawn")
         with context.Pool(1, maxtasksperchild=1) as pool:
-            return {fw: pool.apply(step_memory, (fw, model, batch, device, threads)) for fw in frameworks}
+            return {fw: pool.apply(step_memory, (fw, model, batch, device, threads, algorithm)) for fw in frameworks}
     finally:
         if saved is None:
             del os.environ["MALLOC_MMAP_THRESHOLD_"]

@@ -18,10 +18,11 @@ def print_report(result, out=sys.stdout):
     """The results as a table: one line per op and phase, then the step and its memory."""
     m, peak = result["machine"], result["peak"]
     against = "torch" in peak["ms"]
-    print(f"tinyalex bench: {result['model']}, batch {result['batch']}, {result['device']} "
+    print(f"tinyalex bench: {result['model']}, batch {result['batch']}, "
+          f"convolutions {result.get('algorithm', 'auto')}, {result['device']} "
           f"({m['cpu']}, {m['cores']} cores), {m['date']}", file=out)
     threads = m["numpy_blas_threads"] or "unknown; pip install threadpoolctl to read them"
-    print(f"numpy {m['numpy']} (BLAS threads: {threads})"
+    print(f"numpy {m['numpy']} (BLAS: {', '.join(m.get('blas', [])) or 'unknown'}; threads: {threads})"
           + (f", torch {m['torch']} ({m['torch_threads']} threads)" if against else ""), file=out)
     header = f"{'line':<16}{'input shape':>16}{'tinyalex ms':>12}{'GFLOP/s':>9}{'% peak':>8}"
     print(header + (f"{'torch ms':>10}{'GFLOP/s':>9}{'speed':>8}" if against else ""), file=out)

@@ -1,7 +1,7 @@
 """The benchmarked model and its training step, as in the paper (section 5), and the step's row."""
 import numpy as np
 
-from .. import backend, functional as F, models, optim
+from .. import backend, functional as F, models, nn, optim
 from ..tensor import tensor
 from .clocks import clock, interleaved, pause_for
 from .report import row
@@ -17,14 +17,17 @@ def default_batch(model, device):
     return 16 if model == "alexnet" and backend.parse_device(device) == "cpu" else 128
 
 
-def build(model, batch, device):
+def build(model, batch, device, algorithm="auto"):
     """(network, SGD optimiser, images, labels) on ``device``: random images and labels.
 
     The network is built in its one-column form (groups=2 in the column-bound layers): the same
-    function as the paper's two columns, and the form to run on a single device.
+    function as the paper's two columns, and the form to run on a single device. Every convolution
+    uses ``algorithm`` (``conv2d``'s: "auto" picks Winograd where it measured faster, "im2col" never).
     """
     (image, classes), rng = MODELS[model], backend.default_generator.for_device("cpu")
     net = models.get(model, num_classes=classes, columns=1)
+    for conv in (m for m in net.modules() if isinstance(m, nn.Conv2d)):
+        conv.algorithm = algorithm
     net.to(device)
     net.train()
     images = tensor(rng.standard_normal((batch, *image), dtype=np.float32), device=device)

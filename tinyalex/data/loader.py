@@ -5,7 +5,7 @@ import math
 import numpy as np
 
 from ..tensor import tensor
-from .transforms import ToFloat
+from .transforms import ToFloat, takes_batches
 
 _TO_FLOAT = ToFloat()
 
@@ -75,7 +75,7 @@ class DataLoader:
         # one process keeps the (seed, epoch, batch) streams it always had
         rng = np.random.default_rng([self.seed, epoch, b] + ([self.rank] if self.world_size > 1 else []))
         t = self.transform or _TO_FLOAT
-        if hasattr(self.dataset, "images") and getattr(t, "batchable", hasattr(t, "batch")):
+        if hasattr(self.dataset, "images") and takes_batches(t):
             images = t.batch(self.dataset.images[indices], rng)
             labels = self.dataset.labels[indices]
         else:

@@ -36,11 +36,12 @@ class Compose:
 
     @property
     def batchable(self):
-        return all(hasattr(t, "batch") for t in self.transforms)
+        """Whether every transform, and every one inside a nested ``Compose``, takes whole batches."""
+        return all(takes_batches(t) for t in self.transforms)
 
     def batch(self, images, rng=None):
         if not self.batchable:
-            slow = [type(t).__name__ for t in self.transforms if not hasattr(t, "batch")]
+            slow = [type(t).__name__ for t in self.transforms if not takes_batches(t)]
             raise TypeError(f"Compose.batch: {', '.join(slow)} work(s) one image at a time")
         for t in self.transforms:
             images = t.batch(images, rng)
@@ -48,6 +49,11 @@ class Compose:
 
     def __repr__(self):
         return f"Compose({self.transforms!r})"
+
+
+def takes_batches(transform):
+    """Whether ``transform`` works on whole (N, H, W, C) batches (else the loader calls it per image)."""
+    return getattr(transform, "batchable", hasattr(transform, "batch"))
 
 
 def _generator(rng):
