@@ -34,9 +34,10 @@ def test_an_honest_numpy_answer_passes_every_check(capsys):
     assert "FAIL" not in out and f"{N_CHECKS} of {N_CHECKS} checks passed" in out
 
 
-def test_solution_option_grades_the_engines_answers(capsys):
-    assert grade.main(["--solution", "sgd"]) == 0
-    assert "PASS  one SGD step" in capsys.readouterr().out
+@pytest.mark.parametrize("name, check", [("sgd", "one SGD step"), ("winograd", "F(2x2, 3x3) of one 4x4 tile")])
+def test_solution_option_grades_the_engines_answers(capsys, name, check):
+    assert grade.main(["--solution", name]) == 0
+    assert f"PASS  {check}" in capsys.readouterr().out
 
 
 @pytest.mark.gpu
@@ -58,6 +59,13 @@ def test_committed_stubs_are_what_the_generator_writes(tmp_path):
         committed = (EXERCISE_DIR / exercise.file_name).read_text()
         assert committed == stubs.stub_source(exercise) == (tmp_path / exercise.file_name).read_text(), (
             f"{exercise.file_name} is out of date: run tinyalex grade --write-stubs lessons/exercises")
+
+
+def test_list_names_every_exercise_in_course_order_with_its_file_and_functions(capsys):
+    assert grade.main(["--list"]) == 0
+    lines = [line.split(maxsplit=2) for line in capsys.readouterr().out.splitlines()]
+    assert lines == [[e.name, e.file_name, ", ".join(e.functions)] for e in exercises.all_exercises()]
+    assert lines[-1] == ["winograd", "09_winograd.py", "winograd_tile, winograd_conv2d"]
 
 
 def test_stubs_name_every_function_and_the_grader_finds_them():
@@ -134,6 +142,23 @@ PLANTED = {
             return S.vgg_parameter_count(cfg, in_channels, image_size, fc, num_classes) - (
                 sum(c[0] if isinstance(c, tuple) else c for c in cfg if c != "M") + sum(fc) + num_classes)
         """, "biases"),
+    "Winograd's filter flipped (a convolution)": ("winograd", """
+        def winograd_tile(d, g):
+            return S.winograd_tile(d, g[::-1, ::-1])
+        """, "convolution"),
+    "Winograd's G without the halves": ("winograd", """
+        def winograd_tile(d, g):
+            G = np.array([[1, 0, 0], [1, 1, 1], [1, -1, 1], [0, 0, 1]], dtype=float)
+            return AT @ ((G @ g @ G.T) * (BT @ d @ BT.T)) @ AT.T
+        """, "halves"),
+    "Winograd without the remainder tiles": ("winograd", """
+        def winograd_conv2d(x, w):
+            N, C, H, W = x.shape
+            y = np.zeros((N, len(w), H - 2, W - 2))
+            whole = S.winograd_conv2d(x[:, :, :H - H % 2, :W - W % 2], w)  # the tiles inside the map only
+            y[:, :, :whole.shape[2], :whole.shape[3]] = whole
+            return y
+        """, "pad x with zeros"),
 }
 
 

@@ -61,7 +61,7 @@ def test_lesson_02_records_the_race_to_25_percent_and_a_rerun_continues_its_runs
 
 # the lessons that teach a layer or rule a graded exercise asks for, and that exercise's file
 EXERCISE_OF = {"03": "02_conv2d.py", "04": "04_lrn.py", "05": "03_max_pool.py", "08": "05_dropout.py",
-               "09": "07_sgd.py", "12": "08_vgg.py"}
+               "09": "07_sgd.py", "12": "08_vgg.py", "13": "09_winograd.py"}
 
 
 @pytest.mark.parametrize("script", SCRIPTS, ids=[s.stem for s in SCRIPTS])

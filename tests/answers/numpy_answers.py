@@ -138,3 +138,26 @@ def vgg_parameter_count(cfg, in_channels=3, image_size=224, fc=(4096, 4096), num
         channels = out
     widths = [channels * size * size, *fc, num_classes]
     return count + sum(a * b + b for a, b in zip(widths, widths[1:]))
+
+
+# Winograd F(2x2, 3x3) with Lavin and Gray's matrices
+BT = np.array([[1, 0, -1, 0], [0, 1, 1, 0], [0, -1, 1, 0], [0, 1, 0, -1]], dtype=float)
+G = np.array([[1, 0, 0], [0.5, 0.5, 0.5], [0.5, -0.5, 0.5], [0, 0, 1]])
+AT = np.array([[1, 1, 1, 0], [0, 1, -1, -1]], dtype=float)
+
+
+def winograd_tile(d, g):
+    return AT @ ((G @ g @ G.T) * (BT @ d @ BT.T)) @ AT.T
+
+
+def winograd_conv2d(x, w):
+    N, C, H, W = x.shape
+    TH, TW = -(-(H - 2) // 2), -(-(W - 2) // 2)
+    padded = np.zeros((N, C, 2 * TH + 2, 2 * TW + 2))
+    padded[:, :, :H, :W] = x
+    tiles = np.array([[padded[:, :, i:i + 2 * TH:2, j:j + 2 * TW:2] for j in range(4)] for i in range(4)])
+    V = np.einsum("ai,ijncst,bj->abncst", BT, tiles, BT)
+    U = np.einsum("ai,ocij,bj->aboc", G, w, G)
+    M = np.einsum("aboc,abncst->abnost", U, V)
+    Y = np.einsum("ia,abnost,jb->nositj", AT, M, AT).reshape(N, len(w), 2 * TH, 2 * TW)
+    return Y[:, :, :H - 2, :W - 2]

@@ -11,6 +11,7 @@ import math
 import numpy as np
 
 from tinyalex import backend, functional as F, nn, optim
+from tinyalex.functional.winograd import Winograd2d
 from tinyalex.tensor import tensor
 
 
@@ -66,6 +67,16 @@ def sgd_step(w, g, v, lr, momentum=0.9, weight_decay=5e-4):
     opt.load_state_dict({"lr": lr, "momentum": momentum, "weight_decay": weight_decay, "velocity.0": v})
     opt.step()
     return param.data, opt.velocity[0]
+
+
+def winograd_conv2d(x, w):
+    """The engine's F(2x2, 3x3) (``Winograd2d`` with m = 2), stride 1, no padding."""
+    xt, wt = (tensor(a, device=backend.device_of(a)) for a in (x, w))
+    return Winograd2d((0, 0), 1, 2)(xt, wt).data
+
+
+def winograd_tile(d, g):
+    return winograd_conv2d(d[None, None], g[None, None])[0, 0]
 
 
 def receptive_field(layers):
