@@ -6,7 +6,7 @@ steps long (9 for the paper's 3x3 pools).
 """
 import numpy as np
 
-from .. import backend
+from .. import backend, threads
 from ..tensor import Function
 from . import checks
 from .im2col import conv_outsize, pad2d, window
@@ -37,15 +37,21 @@ class MaxPool2d(Pool2d):
         xp = backend.xp(x)
         x = pad2d(x, *self.padding, -np.inf)  # padding never wins the max
         (_, first), *rest = self.taps(*_out_hw(x.shape, self.kernel_size, self.stride))
-        y = x[first].copy()
+        y = xp.empty(x[first].shape, x.dtype)
         # argmax = number k of the winning offset; a strict '>' keeps the first maximum on ties
         argmax = xp.zeros(y.shape, np.min_scalar_type(len(rest)))
-        for k, at in rest:
-            wins = x[at] > y
-            # k grows from tap to tap, so max(argmax, k * wins) sets argmax = k where tap k wins:
-            # the same as argmax[wins] = k without a masked store, which is ~50x slower in NumPy
-            xp.maximum(argmax, xp.multiply(wins, k, dtype=argmax.dtype), out=argmax)
-            xp.maximum(y, x[at], out=y)
+
+        def part(i):  # images i, on one of the threads (the taps are element-wise passes)
+            xi, yi, ai = x[i], y[i], argmax[i]
+            yi[...] = xi[first]
+            for k, at in rest:
+                wins = xi[at] > yi
+                # k grows from tap to tap, so max(argmax, k * wins) sets argmax = k where tap k wins:
+                # the same as argmax[wins] = k without a masked store, which is ~50x slower in NumPy
+                xp.maximum(ai, xp.multiply(wins, k, dtype=ai.dtype), out=ai)
+                xp.maximum(yi, xi[at], out=yi)
+
+        threads.over_batch(x, part)
         self.save_for_backward(argmax=argmax, padded_shape=x.shape)
         return y
 
