@@ -14,6 +14,8 @@
 # as on the paper's GPUs; every operation also runs in float64 (lesson 01 needs it).
 
 # %%
+import weakref
+
 import numpy as np
 
 import common
@@ -48,8 +50,8 @@ print(f"x moved to {lesson.device}:", y)
 # ## 3. Autograd on a tiny graph
 #
 # One neuron of the paper's fully connected layers: h = relu(w . x + b). Each call of an op records a
-# `Function` node that remembers its inputs; `backward()` walks those nodes in reverse order and
-# applies the chain rule:
+# `Function` node that remembers where its inputs came from; `backward()` walks those nodes in reverse
+# order and applies the chain rule:
 #
 #     dL/dw = dL/dh * relu'(z) * x,    dL/db = dL/dh * relu'(z),    z = w . x + b.
 
@@ -81,6 +83,39 @@ zv = float(z.numpy()[0, 0])
 print(f"z = {zv:.3f}, L = {loss.item():.4f}")
 print("dL/dw by autograd:", w.grad, "  by hand:", 2 * zv * x.numpy())
 print("dL/db by autograd:", b.grad, "  by hand:", [2 * zv])
+
+# %% [markdown]
+# ### What the graph keeps for backward
+#
+# A node keeps two things (tinyalex/tensor.py, `Function`): for each input an `Edge`
+# (tinyalex/graph.py), which says where the input came from (the node that made it and which of its
+# outputs it was) and its shape, dtype and device, but not its values; and the arrays its own backward
+# needs, saved by name with `save_for_backward`: linear keeps x and w (dL/dw = dL/dz x needs x,
+# dL/dx = dL/dz w needs w), ReLU keeps its output y (relu'(z) is 1 where y > 0). Nothing else. So an
+# activation that no backward needs, here z before the ReLU, is freed as soon as our own variable lets
+# go of it, and backward still runs through its node. In AlexNet that is the output of every conv and
+# fully connected layer before its ReLU. Once a node has passed its gradient on, it drops what it saved too (`saved` becomes
+# None), so the graph can be walked only once. PyTorch keeps its graph the same way.
+
+# %%
+z = F.linear(x, w, b)
+h = F.relu(z)
+node = h.creator
+
+
+def saved(fn):
+    return {name: getattr(value, "shape", value) for name, value in vars(fn.saved).items()}
+
+
+print(f"{node}: inputs {node.inputs}, saved {saved(node)}")
+print(f"{z.creator}: inputs {z.creator.inputs}, saved {saved(z.creator)}")
+z_values = weakref.ref(z.data)
+del z
+print("z's values after `del z`:", "freed" if z_values() is None else "still held")
+w.grad = b.grad = None  # gradients add up over backward calls: start again
+(h * h).sum().backward()
+print("backward through z's node without z's values: dL/dw =", w.grad, "(as above)")
+print(f"{node} after backward: saved {node.saved}")
 
 # %% [markdown]
 # ## 4. One forward and backward pass through AlexNet, traced

@@ -61,7 +61,7 @@ for v in (0.5, 1.0, 2.0, 3.0):
 # | initial weights | N(0, 1e-4^2) for conv1, N(0, 0.01^2) after, zero biases | `layers-18pct.cfg`, `layers-80sec.cfg` |
 # | SGD | batch 128, momentum 0.9, mean gradient over the batch | section 5; `convnet.py`, `layer.cu` |
 # | regularisation | none: no weight decay, no dropout | Figure 1 |
-# | learning rate | chosen per network: a sweep over the first epoch, the lowest training error wins | Figure 1 |
+# | learning rate | chosen per network: a sweep over the first epoch, the lowest training error wins (when it is clearly below chance; else the rate the CIFAR-10 run chose) | Figure 1 |
 # | network | `common.four_layer_cnn`: 3 conv 5x5 (32, 32, 64 maps), max pool 3x3/2 each, one FC | section 3.1 ("four-layer") |
 #
 # The network differs from cuda-convnet's in its pooling (max everywhere, sizes rounded down; see
@@ -70,8 +70,9 @@ for v in (0.5, 1.0, 2.0, 3.0):
 # for at most `cap` epochs. Where it first crosses 25% (and 50%) is interpolated linearly between
 # epochs; epoch 0 is the untrained network at chance, 90% error.
 #
-# `02_results.json` keys: `settings`; `sweep` ({network: {lr: training error after the sweep, or
-# null where it diverged}}); `lr` ({network: chosen rate}); `runs` ({network: one record per seed:
+# `02_results.json` keys: `settings`; `sweep` ({network: `Lesson.sweep`'s record: `errors` ({lr:
+# training error after the sweep, or null where it diverged}), `chance`, `clearly_below`, `fallback`,
+# `fell_back`}); `lr` ({network: chosen rate}); `runs` ({network: one record per seed:
 # `seed`, `train_errors` and `test_errors` per epoch, `epochs_to_25`, `epochs_to_50` (null when not
 # reached), `seconds`}); `summary` ({network: mean and std of `epochs_to_25` / `epochs_to_50`,
 # `reached_25` (how many seeds)}, `ratio_25`, `ratio_50`: tanh's epochs over ReLU's per seed, mean
@@ -83,13 +84,14 @@ n_train, n_test = lesson.pick(quick=(128, 64), default=(2000, 500))
 cap = lesson.pick(quick=2, default=12, data=20)
 rates = lesson.pick(quick=(0.001,), default=(0.0003, 0.001, 0.003), data=(0.0003, 0.001, 0.003, 0.01))
 sweep_epochs = lesson.pick(quick=1, default=2, data=1)
+fallback = {"relu": 0.003, "tanh": 0.03}  # where a sweep stays at chance: the rates the CIFAR-10 sweep chose
 seeds = lesson.seeds(quick=1, default=1, data=2)
 setup = {"pixels": "paper", "weight_decay": 0.0}
 train_set, test_set = lesson.datasets(n_train, n_test)
 targets = {50: 0.5, 25: 0.25}  # training error, in per cent and as a fraction
 lesson.record(settings={"n_train": len(train_set), "n_test": len(test_set), "cap_epochs": cap, "batch_size": 128,
                         "momentum": 0.9, "init": "cuda-convnet", "sweep_rates": rates, "sweep_epochs": sweep_epochs,
-                        "seeds": seeds, **setup})
+                        "fallback_lr": fallback, "seeds": seeds, **setup})
 
 
 def epochs_to(errors, target):
@@ -111,7 +113,8 @@ def network(name):
 
 lr, sweep = {}, {}
 for name in ("relu", "tanh"):
-    lr[name], sweep[name] = lesson.sweep(network(name), rates, train_set, test_set, sweep_epochs, name, **setup)
+    lr[name], sweep[name] = lesson.sweep(network(name), rates, train_set, test_set, sweep_epochs, name,
+                                          fallback[name], **setup)
     lesson.record(sweep=sweep, lr=lr)
 
 runs, nets = {"relu": [], "tanh": []}, {}

@@ -102,8 +102,9 @@ print("max |paper - converted|:", float(np.abs(F.lrn(big).numpy() - F.lrn(big, *
 # code, cuda-convnet: pixels in [0, 255] minus the training set's mean image (its data provider),
 # the initialisation of its example layer files (N(0, 1e-4^2) for conv1, N(0, 0.01^2) after), SGD with
 # momentum 0.9 on batches of 128 and the paper's weight decay 5e-4. Each network gets its own learning
-# rate, the best training error after a one-epoch sweep, then trains from three seeds for the same
-# number of epochs; we compare the final test errors, mean +- standard deviation over the seeds.
+# rate, the best training error after a one-epoch sweep (where no rate gets clearly below chance: the
+# rate the CIFAR-10 sweep chose), then trains from three seeds for the same number of epochs; we
+# compare the final test errors, mean +- standard deviation over the seeds.
 #
 # How far this is from the paper's 13% -> 11%: those networks (cuda-convnet's `layers-conv-local-13pct`
 # and `-11pct`) had locally connected layers and trained on 24x24 crops with reflections for 500
@@ -121,14 +122,16 @@ epochs = lesson.pick(quick=2, default=10, data=6)
 rates = lesson.pick(quick=(0.003,), default=(0.001, 0.003, 0.01), data=(0.001, 0.003, 0.01))
 seeds = lesson.seeds(quick=1, default=1, data=3)
 setup = {"pixels": "paper"}
+fallback = {"no_lrn": 0.003, "lrn": 0.01}  # where a sweep stays at chance: the rates the CIFAR-10 sweep chose
 train_set, test_set = lesson.datasets(n_train, n_test)
 lesson.record(settings={"n_train": len(train_set), "n_test": len(test_set), "epochs": epochs, "batch_size": 128,
                         "momentum": 0.9, "weight_decay": 5e-4, "init": "cuda-convnet", "sweep_rates": rates,
-                        "sweep_epochs": 1, "seeds": seeds, "lrn": {"n": 5, "k": 2.0, "alpha": 1e-4, "beta": 0.75},
+                        "sweep_epochs": 1, "fallback_lr": fallback, "seeds": seeds,
+                        "lrn": {"n": 5, "k": 2.0, "alpha": 1e-4, "beta": 0.75},
                         **setup})
 variants = {"no_lrn": lambda: common.four_layer_cnn(init="cuda-convnet"),
             "lrn": lambda: common.four_layer_cnn(lrn=True, init="cuda-convnet")}
-summary, runs, nets, history = lesson.ablation(variants, rates, seeds, epochs, train_set, test_set, **setup)
+summary, runs, nets, history = lesson.ablation(variants, rates, seeds, epochs, train_set, test_set, fallback, **setup)
 summary["lrn_minus_plain"] = common.paired(runs, "lrn", "no_lrn")
 lesson.record(summary=summary)
 diff = summary["lrn_minus_plain"]["test_error"]

@@ -57,6 +57,9 @@ from tinyalex import viz  # noqa: E402
 from tinyalex.checkpoint import atomic_write  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
+# how many binomial standard errors below chance a sweep's best must be (``Lesson.sweep``): at 3, a best of
+# up to 7 rates at chance passes by luck less than once in a hundred sweeps
+CHANCE_MARGIN = 3
 
 
 ARGS_VARIABLE = "TINYALEX_LESSON_ARGS"  # a notebook has no command line: its options come from here
@@ -256,15 +259,23 @@ class Lesson:
                    extra={"lesson_run": key}, log=lambda line: print(f"  {name}: {line}"), stop=stop,
                    on_epoch=on_epoch)
 
-    def sweep(self, make_model, rates, train_set, test_set, epochs, name, widen=3, **options):
+    def sweep(self, make_model, rates, train_set, test_set, epochs, name, fallback, widen=3, **options):
         """The learning rate that trains ``make_model()`` fastest: each of ``rates`` for ``epochs``
         epochs from the same initial weights, scored by the last epoch's training error.
 
         AlexNet, Figure 1: "The learning rates for each network were chosen independently to make
         training as fast as possible." A best rate at either end of ``rates`` is no proof of a best:
         the grid then grows by a factor 3 past that end, up to ``widen`` more rates, until the
-        newest rate trains worse or diverges. Returns (best rate, {rate: training error, or None
-        where the run diverged}); ``options`` go to ``train``.
+        newest rate trains worse or diverges.
+
+        A best at chance is chosen by noise. A network that knows nothing of the labels errs on each
+        of the n training images with probability p = 1 - 1/K (K balanced classes), so its epoch's
+        error has the binomial standard error sqrt(p (1 - p) / n); the best counts only when it is
+        ``CHANCE_MARGIN`` = 3 of them below p (n = 2,000, K = 10: below 88.0%; n = 50,000: 89.6%).
+        When no rate gets there the sweep says so and returns the caller's ``fallback`` instead.
+        Returns (rate, record): record holds ``errors`` ({rate: training error, or None where the run
+        diverged}), ``chance`` (p), ``clearly_below``, ``fallback`` and ``fell_back``; ``options`` go
+        to ``train``. A grid where every rate diverged is an error, not a case for the fallback.
         """
         from tinyalex.train import NonFiniteLoss
         scores = {}
@@ -291,25 +302,35 @@ class Lesson:
             if best() not in (low, high) or len(scores) < 2:
                 break
             score(float(f"{high * 3:.3g}") if best() == high else float(f"{low / 3:.3g}"))
-        chosen = best()
-        print(table([(f"{lr:g}", "diverged" if e is None else f"{e:.1%}", "<- best" if lr == chosen else "")
+        chance = 1 - 1 / len(train_set.classes)
+        below = chance - CHANCE_MARGIN * np.sqrt(chance * (1 - chance) / len(train_set))
+        fell_back = scores[best()] >= below
+        chosen = fallback if fell_back else best()
+        mark = "<- fallback" if fell_back else "<- best"
+        print(table([(f"{lr:g}", "diverged" if e is None else f"{e:.1%}", mark if lr == chosen else "")
                      for lr, e in sorted(scores.items())], (f"{name}: lr", f"training error after {epochs} epoch(s)", "")))
-        return chosen, dict(sorted(scores.items()))
+        if fell_back:
+            print(f"{name}: no rate's training error is clearly below chance ({chance:.0%}; clearly: below {below:.1%}, "
+                  f"{CHANCE_MARGIN} binomial standard errors over {len(train_set):,} images), so picking among them "
+                  f"would pick noise: the stated fallback lr {fallback:g} instead")
+        return chosen, {"errors": dict(sorted(scores.items())), "chance": chance, "clearly_below": float(below),
+                        "fallback": fallback, "fell_back": bool(fell_back)}
 
-    def ablation(self, variants, rates, seeds, epochs, train_set, test_set, **options):
+    def ablation(self, variants, rates, seeds, epochs, train_set, test_set, fallback, **options):
         """The paper's ablations, each network with its own learning rate and over several seeds.
 
         ``variants`` maps a name to a function making a fresh network. Each variant's rate is the best
-        of ``rates`` after a one-epoch ``sweep``; then every variant trains for ``epochs`` from each of
-        ``seeds`` (the same initial weights and batches for all variants of a seed). Records, in
-        ``NN_results.json`` as they come: ``sweep``, ``lr``, ``runs`` ({name: per seed ``seed``,
-        ``train_errors``, ``test_errors``, ``seconds``}) and ``summary`` ({name: final ``test_error``,
-        ``train_error`` and ``gap`` (test - train), each (mean, std) over the seeds}). Returns
+        of ``rates`` after a one-epoch ``sweep``, or ``fallback[name]`` where no rate left chance; then
+        every variant trains for ``epochs`` from each of ``seeds`` (the same initial weights and batches
+        for all variants of a seed). Records, in ``NN_results.json`` as they come: ``sweep`` ({name: its
+        ``sweep`` record}), ``lr``, ``runs`` ({name: per seed ``seed``, ``train_errors``, ``test_errors``,
+        ``seconds``}) and ``summary`` ({name: final ``test_error``, ``train_error`` and ``gap`` (test -
+        train), each (mean, std) over the seeds}). Returns
         (summary, runs, {name: the last seed's network}, {name: its history}).
         """
         lr, sweep = {}, {}
         for name, make in variants.items():
-            lr[name], sweep[name] = self.sweep(make, rates, train_set, test_set, 1, name, **options)
+            lr[name], sweep[name] = self.sweep(make, rates, train_set, test_set, 1, name, fallback[name], **options)
             self.record(sweep=sweep, lr=lr)
         runs, nets, history = {name: [] for name in variants}, {}, {}
         for seed in seeds:

@@ -23,8 +23,8 @@ def test_softmax_and_log_softmax_match_the_formula(rng, axis):
     np.testing.assert_allclose(p.sum(axis=axis), 1, rtol=1e-14)
 
 
-@pytest.mark.parametrize("op", [F.softmax, F.log_softmax])
-@pytest.mark.parametrize("axis", [-1, 0])
+# (softmax, -1) is test_loss_ops's gradcheck
+@pytest.mark.parametrize("op, axis", [(F.softmax, 0), (F.log_softmax, -1), (F.log_softmax, 0)])
 def test_softmax_gradcheck(rng, op, axis):
     x = ta.tensor(rng.standard_normal((4, 6)), requires_grad=True)
     assert ta.gradcheck(lambda x: op(x, axis), x)
@@ -44,7 +44,6 @@ def test_cross_entropy_backward_is_softmax_minus_onehot_over_n(rng):
     F.softmax_cross_entropy(logits, labels).backward()
     onehot = np.eye(3)[labels]
     np.testing.assert_allclose(logits.grad, (F.softmax(logits).numpy() - onehot) / 4, rtol=1e-14, atol=1e-16)
-    assert ta.gradcheck(lambda x: F.softmax_cross_entropy(x, labels), logits)
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float64"])
