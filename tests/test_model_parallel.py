@@ -67,12 +67,12 @@ def test_only_a_two_column_net_splits_into_processes():
 
 
 # ------------------------------------------------------------------ tinyalex train --model-parallel columns
-@pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+@pytest.fixture(scope="module", params=["lrn", "batchnorm"])  # batchnorm: its running statistics are saved too
+def runs(tmp_path_factory, request):
     """Two epochs of --quick without dropout or augmentation: one process, and one column per process."""
-    out = tmp_path_factory.mktemp("runs")
+    out, options = tmp_path_factory.mktemp("runs"), EXACT + ["--norm", request.param]
     printed = []
-    for name, command in (("one", TRAIN + EXACT), ("two", [MPIEXEC, "-n", "2"] + TRAIN + EXACT + COLUMNS)):
+    for name, command in (("one", TRAIN + options), ("two", [MPIEXEC, "-n", "2"] + TRAIN + options + COLUMNS)):
         done = _run(command + ["--out", str(out / name)])
         assert done.returncode == 0, done.stderr
         printed.append(done.stdout)
@@ -82,7 +82,7 @@ def runs(tmp_path_factory):
 @needs_mpi
 def test_one_column_per_process_trains_the_parameters_of_the_one_process_two_column_net(runs):
     one, two, _, _ = runs
-    assert list(two.model) == list(one.model)  # the whole network, in the one-process names
+    assert list(two.model) == list(one.model)  # the whole network, in the one-process names and order
     # the same arithmetic in the same order: 0.0 measured in float32, both in parameters and velocities
     assert _largest_relative_difference(one, two) < 1e-6
     assert sorted(two.optim) == sorted(one.optim)
@@ -114,7 +114,8 @@ def test_the_checkpoint_of_two_columns_on_two_processes_loads_in_one(runs, capsy
 
 @needs_mpi
 def test_a_resumed_run_of_one_column_per_process_is_the_uninterrupted_one(tmp_path):
-    noisy = ["--quick", "--dropout", "0.5", "--workers", "0", "--quiet"] + COLUMNS  # augmentation too
+    # dropout, augmentation, and batch norm's running statistics, which each column keeps
+    noisy = ["--quick", "--dropout", "0.5", "--norm", "batchnorm", "--workers", "0", "--quiet"] + COLUMNS
     straight = _train(tmp_path / "straight", *noisy, "--epochs", "2", processes=2)
     _train(tmp_path / "resumed", *noisy, "--epochs", "1", processes=2)
     resumed = _train(tmp_path / "resumed", "--resume", str(tmp_path / "resumed" / "last.npz"), "--epochs", "2",

@@ -88,10 +88,12 @@ class ColumnOnProcess(nn.Module):
         return Exchange(replicated=True)(x)
 
     def state_dict(self):
-        """The whole two-column network's parameters and buffers, in its one-process names, on every
-        process (a collective: the columns are gathered in their order, as the network lists them)."""
-        mine = {self.prefix + name: a for name, a in self.column.state_dict().items()}
-        return {name: a for state in distributed.allgather(mine) for name, a in state.items()}
+        """The whole two-column network's parameters and buffers, in its one-process names and order
+        (both columns' parameters, then both columns' buffers), on every process (a collective)."""
+        state, n = list(self.column.state_dict().items()), len(self.column.parameters())
+        mine = [{self.prefix + name: a for name, a in part} for part in (state[:n], state[n:])]
+        every = distributed.allgather(mine)
+        return {name: a for part in (0, 1) for column in every for name, a in column[part].items()}
 
     def load_state_dict(self, state, strict=True):
         """Load this column's part of the whole network's ``state`` (one-process names); the other
