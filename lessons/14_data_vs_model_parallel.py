@@ -30,7 +30,8 @@
 # **The code.** `tinyalex/distributed.py` (`init`, `AveragedGradients`: one flat all-reduce per bucket
 # of gradients, over MPI through mpi4py) and `tinyalex/model_parallel.py` (`own_column(net)`: this
 # process's column of the two-column net; `Exchange` at the crossings); `mpiexec -n N tinyalex train`
-# trains data-parallel. This lesson starts `mpiexec -n 2` itself to time both.
+# trains data-parallel, `mpiexec -n 2 tinyalex train --model-parallel columns` model-parallel. This
+# lesson starts `mpiexec -n 2` itself to time both.
 
 # %%
 import importlib.util

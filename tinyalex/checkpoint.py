@@ -74,14 +74,17 @@ def _json_object(value, what, path):
 def save(path, model, optimizer=None, schedule=None, extra=None):
     """Write the model (and optimiser, schedule, ``extra`` metadata) to ``path`` atomically.
 
-    ``extra`` must be JSON-serialisable (numbers, strings, lists, dicts). Returns ``path``.
+    ``extra`` must be JSON-serialisable (numbers, strings, lists, dicts). Each of ``model``,
+    ``optimizer`` and ``schedule`` may also be its ``state_dict()``, taken beforehand: ``train.fit``
+    takes them on every process, since a network split over processes (``model_parallel``) gathers
+    its columns then, while one process writes. Returns ``path``.
     """
     arrays = {f"model/{name}": backend.to_numpy(getattr(value, "data", value))
-              for name, value in model.state_dict().items()}
+              for name, value in _state(model).items()}
     meta = {"format": FORMAT_VERSION, "extra": extra or {}}
     for key, owner in (("optim", optimizer), ("schedule", schedule)):
         if owner is not None:
-            meta[key] = _flatten(owner.state_dict(), key, arrays)
+            meta[key] = _flatten(_state(owner), key, arrays)
     try:
         arrays["meta"] = np.array(json.dumps(meta))
     except TypeError as e:
@@ -89,6 +92,10 @@ def save(path, model, optimizer=None, schedule=None, extra=None):
     with atomic_write(path) as f:
         np.savez(f, **arrays)
     return path
+
+
+def _state(owner):
+    return owner if isinstance(owner, dict) else owner.state_dict()
 
 
 class Checkpoint:

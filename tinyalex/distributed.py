@@ -125,6 +125,12 @@ def from_rank_0(value):
     return value if size() == 1 else _comm.bcast(value, root=0)
 
 
+def allgather(value):
+    """[rank 0's value, rank 1's, ...] (anything picklable) on every process (a collective): e.g. the
+    columns of a network that ``model_parallel`` split over the processes."""
+    return [value] if size() == 1 else _comm.allgather(value)
+
+
 def checksum(array):
     """A CRC-32 of an array's bytes (a data set's images), to compare data sets across processes."""
     import zlib
@@ -268,7 +274,7 @@ def generator_states(state):
     one process, else the count and every rank's state (each has its own dropout stream)."""
     if size() == 1:
         return {}
-    return {"processes": size(), "rank_rng": _comm.allgather(state)}
+    return {"processes": size(), "rank_rng": allgather(state)}
 
 
 def resumed_generator_state(extra, state):

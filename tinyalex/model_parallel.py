@@ -15,6 +15,12 @@ a copy of this one's, not a further term, so only the own part flows back (``rep
 What crosses the wire per image and direction is the maps at the crossings (``net.transfers``), not
 the parameters: each process's optimiser steps only its own column's parameters, and both processes
 must see the same images in the same order (no ``rank=`` slicing of the data).
+
+Checkpoints hold the whole network in the one-process names (``columns.0.conv1.weight``, ...; the
+velocities numbered through both columns, as one optimiser of the whole net numbers them), so
+``tinyalex evaluate`` and a one-process ``restore`` read them unchanged: ``ColumnOnProcess.state_dict()``
+and ``ColumnOptimizer.state_dict()`` gather the other column's part (collectives: both processes call
+them), and their ``load_state_dict(whole)`` take this column's part of the whole network's state.
 """
 import numpy as np
 
@@ -72,6 +78,7 @@ class ColumnOnProcess(nn.Module):
         super().__init__()
         self.column = column
         self.crossings = tuple(crossings)
+        self.prefix = f"columns.{distributed.rank()}."  # this column's names in the whole network
 
     def forward(self, x):
         for name in self.column.names():
@@ -79,6 +86,24 @@ class ColumnOnProcess(nn.Module):
                 x = Exchange()(x)
             x = getattr(self.column, name)(x)
         return Exchange(replicated=True)(x)
+
+    def state_dict(self):
+        """The whole two-column network's parameters and buffers, in its one-process names and order
+        (both columns' parameters, then both columns' buffers), on every process (a collective)."""
+        state, n = list(self.column.state_dict().items()), len(self.column.parameters())
+        mine = [{self.prefix + name: a for name, a in part} for part in (state[:n], state[n:])]
+        every = distributed.allgather(mine)
+        return {name: a for part in (0, 1) for column in every for name, a in column[part].items()}
+
+    def load_state_dict(self, state, strict=True):
+        """Load this column's part of the whole network's ``state`` (one-process names); the other
+        column's part is the other process's. As ``Module.load_state_dict``, all or nothing."""
+        other = f"columns.{1 - distributed.rank()}."
+        unexpected = sorted(name for name in state if not name.startswith((self.prefix, other)))
+        if strict and unexpected:
+            raise ValueError(f"load_state_dict: names that are in neither column: {', '.join(unexpected[:5])}")
+        return self.column.load_state_dict({name[len(self.prefix):]: a for name, a in state.items()
+                                            if name.startswith(self.prefix)}, strict)
 
 
 def own_column(net):
@@ -96,3 +121,37 @@ def own_column(net):
         raise ValueError(f"own_column: one column per process needs 2 processes (mpiexec -n 2), "
                          f"got {distributed.size()}")
     return ColumnOnProcess(net.columns[distributed.rank()], net.crossings)
+
+
+class ColumnOptimizer:
+    """This process's optimiser of its own column (``optimizer``, e.g. an SGD of its parameters) whose
+    state is the whole network's: ``state_dict()`` gathers both columns' velocities (a collective),
+    numbered ``velocity.0 ..`` through column 0 then column 1 as one SGD of the whole net numbers them;
+    ``load_state_dict(whole)`` takes this column's. Everything else (``step``, ``lr``) is ``optimizer``'s.
+    Made on both processes at once: they tell each other how many parameters each column has.
+    """
+
+    def __init__(self, optimizer):
+        self.optimizer = optimizer
+        self.counts = distributed.allgather(len(optimizer.params))  # parameters of column 0, column 1
+        self.first = sum(self.counts[:distributed.rank()])  # this column's first one in the whole net
+
+    def state_dict(self):
+        every = distributed.allgather(self.optimizer.state_dict())
+        velocities = [state[f"velocity.{i}"] for state, n in zip(every, self.counts) for i in range(n)]
+        rates = {k: v for k, v in every[0].items() if not k.startswith("velocity.")}  # alike on both
+        return {**rates, **{f"velocity.{i}": v for i, v in enumerate(velocities)}}
+
+    def load_state_dict(self, state):
+        velocities = [k for k in state if k.startswith("velocity.")]
+        if len(velocities) != sum(self.counts):
+            raise ValueError(f"ColumnOptimizer.load_state_dict: the whole network has {sum(self.counts)} "
+                             f"parameters, the state holds {len(velocities)} velocities")
+        own = {k: v for k, v in state.items() if not k.startswith("velocity.")}
+        for i in range(len(self.optimizer.params)):
+            if f"velocity.{self.first + i}" in state:  # else the optimiser's check names what is missing
+                own[f"velocity.{i}"] = state[f"velocity.{self.first + i}"]
+        self.optimizer.load_state_dict(own)
+
+    def __getattr__(self, name):
+        return getattr(self.optimizer, name)

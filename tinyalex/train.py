@@ -82,7 +82,14 @@ def _train_epoch(model, loader, optimizer, epoch, sync_every, progress):
     if pending:
         with backend.on_device(loss.device):
             _check_finite(pending, epoch, step + 1 - len(pending))
-    return _summary(distributed.sum_running(running, ("loss", "correct")), start)
+    return _summary(_over_processes(running, loader, ("loss", "correct")), start)
+
+
+def _over_processes(running, loader, names):
+    """The totals of all the images: summed over the processes when the loader cut each batch among
+    them (data-parallel); as they are when every process saw every image (``model_parallel``)."""
+    sliced = getattr(loader, "world_size", distributed.size()) > 1
+    return distributed.sum_running(running, names) if sliced else running
 
 
 def _summary(running, start):
@@ -107,7 +114,8 @@ def evaluate(model, loader, ten_crop=None, progress=False):
     reflections ... and averaging the predictions made by the network's softmax layer on the ten
     patches" (Section 4.1). The loader then yields whole images, cropped here on their device; the
     loss is that of the averaged softmax. With several processes, each evaluates its share of the
-    loader's batches and the rates are those of all the images.
+    loader's batches and the rates are those of all the images (with one column per process, both
+    take every batch, in step).
     """
     model.eval()
     running = Running()
@@ -130,7 +138,7 @@ def evaluate(model, loader, ten_crop=None, progress=False):
                 loss = -xp.log(xp.maximum(p_true, xp.finfo(probs.dtype).tiny)).sum()
                 top1, top5 = topk_correct(probs, targets)
                 running.add(len(labels), loss=loss, top1=top1, top5=top5)
-    averages = distributed.sum_running(running, ("loss", "top1", "top5")).read()
+    averages = _over_processes(running, loader, ("loss", "top1", "top5")).read()
     if not math.isfinite(averages["loss"]):
         raise NonFiniteLoss(f"the network's outputs are not finite (test loss {averages['loss']}): its weights "
                             "have diverged, so its error rates mean nothing")
@@ -177,10 +185,10 @@ def resume_point(saved):
     return history, epoch, rng
 
 
-def _write_run(out_dir, model, optimizer, schedule, extra):
+def _write_run(out_dir, model_state, optimizer_state, schedule, extra):
     """last.npz, best.npz (when this epoch is the best so far) and metrics.jsonl."""
     history, last = extra["history"], os.path.join(out_dir, "last.npz")
-    checkpoint.save(last, model, optimizer, schedule, extra=extra)
+    checkpoint.save(last, model_state, optimizer_state, schedule, extra=extra)
     if _is_best(history):
         _copy(last, os.path.join(out_dir, "best.npz"))
     _write_metrics(os.path.join(out_dir, "metrics.jsonl"), history)
@@ -201,7 +209,8 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
     ``log(line)`` gets one line per epoch; ``on_epoch(history)`` the records so far, after each epoch
     is saved (e.g. to draw them with ``viz.plot_curves``). Returns the list of per-epoch records.
     With several processes (``distributed``) rank 0 alone logs, writes and calls ``on_epoch``; each
-    process resumes its own generator.
+    process takes the model's and optimiser's state to save (one column per process: they gather the
+    whole network then) and resumes its own generator.
     """
     history, start_epoch = [], 0
     if resume is not None:
@@ -246,9 +255,11 @@ def fit(model, optimizer, train_loader, val_loader, epochs, out_dir, schedule=No
             f"({record['seconds']:.1f} s, {train['images_per_s']:.0f} img/s)")
         rng = backend.default_generator.state()
         ranks = distributed.generator_states(rng)  # a collective: every process takes part
+        # so is the state of a network split over the processes (model_parallel): taken on every one
+        states = model.state_dict(), optimizer.state_dict()
         if main:
-            _write_run(out_dir, model, optimizer, schedule, {**(extra or {}), "epoch": epoch + 1,
-                                                             "history": history, "rng": rng, **ranks})
+            _write_run(out_dir, *states, schedule, {**(extra or {}), "epoch": epoch + 1,
+                                                    "history": history, "rng": rng, **ranks})
             if on_epoch is not None:
                 on_epoch(history)
         if stop is not None and stop(history):

@@ -5,6 +5,7 @@
     tinyalex evaluate --checkpoint runs/<run>/best.npz --ten-crop
     tinyalex predict --checkpoint runs/<run>/best.npz cat.jpg ship.png
     mpiexec -n 2 tinyalex train --batch-size 64      # data-parallel: a batch of 128 cut in two
+    mpiexec -n 2 tinyalex train --model-parallel columns   # AlexNet's two columns, one per process
 
 A user's mistake (a missing file, a damaged checkpoint, an unknown device, an unreadable image)
 gets a one-line message and exit status 2, not a traceback.

@@ -7,7 +7,8 @@ epochs; then the curves are drawn and the test error of best.npz is reported onc
 
 Under ``mpiexec -n N`` every process builds the same run, checks that it did
 (``distributed.check_same``), starts from rank 0's weights and takes its slice of every batch;
-rank 0 alone prints and writes the run directory.
+rank 0 alone prints and writes the run directory. With ``--model-parallel columns`` (two processes)
+each keeps one column of the network instead and both take every batch whole (``model_parallel``).
 """
 import argparse
 import math
@@ -22,6 +23,7 @@ from .. import backend, checkpoint, data, distributed, models, optim, train as t
 from ..backend import manual_seed
 from ..data import pipeline
 from ..tensor import Tensor, no_grad
+from . import model_parallel
 from .options import Help, add_device, add_loading, parent
 from .runs import checked, data_path, exists, load_run, split
 
@@ -57,28 +59,29 @@ def cmd_train(args):
     spec = {**pipeline.describe(train_set.images, args.pixels, None if args.mean == "none" else args.mean,
                                 _augment_list(args.augment), args.image_size),
             "classes": list(train_set.classes), "n_test": len(test_set)}
-    model, model_args = _model(args, spec, device, devices)
-    distributed.check_same({"model": args.model, "parameter shapes": {n: list(p.shape) for n, p in model.named_parameters()},
+    net, model_args = _model(args, spec, device, devices)
+    distributed.check_same({"model": args.model,
+                            "parameter shapes": {n: list(p.shape) for n, p in net.named_parameters()},
                             **_data_facts(training=train_set, validation=val_set, test=test_set), **_options_of(args)})
-    distributed.broadcast_parameters(model)
-    distributed.seed_by_rank(args.seed)  # dropout masks differ per process
-    # every loader: where its batches go, and this process's slice of each
-    share = {"device": devices[0] if devices else device, "workers": args.workers, "rank": distributed.rank(),
-             "world_size": distributed.size(), "dtype": args.dtype}
+    model = model_parallel.split(args, net)  # the whole net, or this process's column of it
+    distributed.seed_by_rank(args.seed)  # dropout masks differ per process (a column's: per column)
+    # every loader: where its batches go, and this process's slice of each (or all of it)
+    share = {"device": devices[0] if devices else device, "workers": args.workers, "dtype": args.dtype,
+             **model_parallel.slicing(args)}
     train_loader = data.DataLoader(train_set, args.batch_size, shuffle=True, seed=args.seed, drop_last=True,
                                    transform=pipeline.train_transform(spec, train_set.images), **share)
     if len(train_loader) == 0:  # whole batches only, so that every step averages the same number of images
-        raise ValueError(f"--batch-size {_batch_text(args.batch_size)} is more than the {len(train_set)} "
+        raise ValueError(f"--batch-size {model_parallel.batch_text(args)} is more than the {len(train_set)} "
                          "training images; lower it")
     val_loader, test_loader = (data.DataLoader(d, args.batch_size, transform=pipeline.test_transform(spec), **share)
                                for d in (val_set, test_set))
     sgd = optim.SGD(model.parameters(), args.lr, momentum=args.momentum, weight_decay=args.weight_decay)
     schedule = optim.ReduceOnPlateau(sgd, patience=args.patience)
-    optimizer = distributed.AveragedGradients(sgd) if distributed.size() > 1 else sgd
+    optimizer = model_parallel.stepping(args, sgd)
 
     if distributed.rank() == 0:  # the one process that writes
         _check_run_directory(out, args.resume)
-    _announce(args, preset, model, train_set, val_set, test_set, len(train_loader), devices or (device,))
+    _announce(args, preset, net, train_set, val_set, test_set, len(train_loader), devices or (device,))
     tic, history = time.perf_counter(), []
 
     def kept(records):  # the records so far, for the curves even when fit stops with an exception
@@ -100,9 +103,11 @@ def cmd_train(args):
               "last.npz; metrics.jsonl, curves.png.")
     best_npz = os.path.join(out, "best.npz")
     if val_set is not test_set and distributed.from_rank_0(os.path.exists(best_npz)):  # once, for the checkpoint
-        if distributed.rank() == 0:                                                      # chosen without it
+        by_columns = args.model_parallel == "columns"                                    # chosen without it
+        if distributed.rank() == 0 or by_columns:  # a column reads its part of the whole network
             checkpoint.load(best_npz).restore(model)
-        distributed.broadcast_parameters(model)  # rank 0 alone wrote it; every process evaluates its share
+        if not by_columns:
+            distributed.broadcast_parameters(model)  # rank 0 alone wrote it; every process evaluates its share
         result = training.evaluate(model, test_loader, progress=not args.quiet)
         print(f"Test error of best.npz on the {len(test_set):,} test images: top-1 error {result['top1']:.1%} "
               f"(accuracy {1 - result['top1']:.1%}){_top5(result['top5'])}.")
@@ -116,11 +121,6 @@ def _top5(error):
 
 def _count(n, noun, plural=None):
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
-
-
-def _batch_text(per_process):
-    n = distributed.size()
-    return str(per_process) if n == 1 else f"{n} x {per_process} ({n} processes)"
 
 
 def _data_facts(**sets):
@@ -203,6 +203,7 @@ def _check_options(args):
         raise ValueError(f"--seed must be 0 or more, got {args.seed}")
     if args.data is not None:
         args.data = data_path(args.data)
+    model_parallel.check(args)
     return preset
 
 
@@ -252,6 +253,7 @@ def _model(args, spec, device, devices):
     if devices:
         model_args["devices"] = list(devices)
     model = models.get(args.model, **checked(args.model, model_args, ""))
+    model_parallel.check_model(args, model)
     model.to(None if devices else device, dtype=args.dtype)  # the columns are on their devices already
     _check_input(model, args.model, spec["image_size"], devices[0] if devices else device)
     return model, model_args
@@ -263,7 +265,8 @@ def _announce(args, preset, model, train_set, val_set, test_set, batches, device
     knobs = f", width x{args.width}, norm={args.norm}, dropout {args.dropout}" if args.model == "alexnet-cifar" else ""
     print(f"Training {args.model} ({model.num_parameters():,} parameters{knobs}) on {source} ({len(train_set):,} "
           f"training, {val}, {len(test_set):,} test images), device {', '.join(devices)}: "
-          f"{_count(args.epochs, 'epoch')} of {_count(batches, 'batch', 'batches')} of {_batch_text(args.batch_size)}, "
+          f"{_count(args.epochs, 'epoch')} of {_count(batches, 'batch', 'batches')} of "
+          f"{model_parallel.batch_text(args)}, "
           f"SGD lr {args.lr} momentum {args.momentum} weight decay {args.weight_decay}, pixels {args.pixels}, "
           f"augmentation {args.augment.replace(',', '+') if args.augment else 'none'}. Run directory: {args.out}")
     if "seconds" in preset and (args.epochs, args.batch_size, args.width) == tuple(
@@ -326,10 +329,12 @@ def add_parser(sub):
     t.add_argument("--epochs", type=int, help=f"epochs in all (default: {default['epochs']} without --data, "
                    f"{full['epochs']} with)")
     t.add_argument("--batch-size", type=int, help=f"mini-batch size of each process: under mpiexec -n N a step "
-                   f"averages N of them (default: {default['batch_size']} without --data, {full['batch_size']} with)")
+                   "averages N of them; with --model-parallel columns, the whole batch, which both processes take "
+                   f"(default: {default['batch_size']} without --data, {full['batch_size']} with)")
     t.add_argument("--dtype", default="float32", choices=("float32", "float64"),
                    help="parameters and images (float64: to compare runs to the last bit)")
     t.add_argument("--columns", help="one device per column of the two-column network, e.g. cuda:0,cuda:1 or cuda,cpu")
+    t.add_argument("--model-parallel", default="none", choices=model_parallel.CHOICES, help=model_parallel.HELP)
     t.add_argument("--lr", type=float, default=0.01, help="learning rate (the paper: 0.01, /10 on plateaus)")
     t.add_argument("--momentum", type=float, default=0.9, help="momentum (the paper: 0.9)")
     t.add_argument("--weight-decay", type=float, default=5e-4, help="weight decay (the paper: 0.0005)")
