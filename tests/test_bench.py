@@ -112,6 +112,14 @@ def test_every_convolution_runs_the_chosen_algorithm_and_both_give_the_same_loss
     assert losses["auto"] == pytest.approx(losses["im2col"], rel=1e-5)  # auto: Winograd in conv3-5
 
 
+def test_the_lessons_four_layer_network_is_timed_layer_by_layer_too():
+    net, _, images, labels = bench.build("four-layer-cnn", 2, "cpu")
+    tape = bench.record(lambda: bench.loss_of(net, images, labels))
+    names = [name for name, *_ in bench.op_lines(tape)]
+    assert names == ["conv1", "pool1", "conv2", "pool2", "conv3", "pool3", "fc4", "softmax-CE"]
+    assert images.shape == (2, 3, 32, 32) and net(images).shape == (2, 10)
+
+
 def tiny_run(tmp_path, *extra):
     path = tmp_path / "bench.json"
     assert bench.main(["--batch-size", "2", "--repeat", "1", "--warmup", "0", "--json", str(path), *extra]) == 0

@@ -250,8 +250,9 @@ def test_vgg_cifar_runs_on_32x32():
 
 # ------------------------------------------------------------------ registry
 def test_models_are_registered_by_name():
-    assert {"alexnet", "alexnet-cifar", "alexnet-torchvision", "vgg-a", "vgg-a-lrn", "vgg-e", "vgg-cifar-d"} <= \
-        set(models.names())
+    assert {"alexnet", "alexnet-cifar", "alexnet-torchvision", "four-layer-cnn", "vgg-a", "vgg-a-lrn", "vgg-e",
+            "vgg-cifar-d"} <= set(models.names())
+    assert models.get("four-layer-cnn", num_classes=5)(images((2, 3, 32, 32))).shape == (2, 5)
     model = models.get("alexnet-cifar", num_classes=4, columns=1, width=0.125)
     assert model.fc8.out_features == 4
     assert models.get("vgg-cifar-a", width=0.125).classifier.fc6.in_features == 64

@@ -7,7 +7,7 @@ from .clocks import clock, interleaved, pause_for
 from .report import row
 
 # model name -> (image shape (C, H, W), number of classes)
-MODELS = {"alexnet-cifar": ((3, 32, 32), 10), "alexnet": ((3, 227, 227), 1000)}
+MODELS = {"alexnet-cifar": ((3, 32, 32), 10), "alexnet": ((3, 227, 227), 1000), "four-layer-cnn": ((3, 32, 32), 10)}
 # the paper's update (section 5): momentum 0.9, weight decay 0.0005; the rate does not change the cost
 SGD = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
 
@@ -20,12 +20,12 @@ def default_batch(model, device):
 def build(model, batch, device, algorithm="auto"):
     """(network, SGD optimiser, images, labels) on ``device``: random images and labels.
 
-    The network is built in its one-column form (groups=2 in the column-bound layers): the same
+    AlexNet is built in its one-column form (groups=2 in the column-bound layers): the same
     function as the paper's two columns, and the form to run on a single device. Every convolution
     uses ``algorithm`` (``conv2d``'s: "auto" picks Winograd where it measured faster, "im2col" never).
     """
     (image, classes), rng = MODELS[model], backend.default_generator.for_device("cpu")
-    net = models.get(model, num_classes=classes, columns=1)
+    net = models.get(model, num_classes=classes, **({"columns": 1} if model.startswith("alexnet") else {}))
     for conv in (m for m in net.modules() if isinstance(m, nn.Conv2d)):
         conv.algorithm = algorithm
     net.to(device)
