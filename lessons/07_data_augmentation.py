@@ -145,6 +145,9 @@ print(common.table([(name, f"{r['train']:.1%}", f"{r['centre']:.1%}", f"{r['ten'
                    ("training", "train error", "test error, centre patch", "test error, ten patches",
                     "ten minus one patch (points)")))
 gap = {name: r["centre"] - r["train"] for name, r in results.items()}
+# `07_results.json` keys: `trained` (each run's curves, lessons/common.py) and `final` ({run: final
+# `train` error, test error on the `centre` patch and with the `ten` patches, `gap` = centre - train})
+lesson.record(final={name: {**r, "gap": gap[name]} for name, r in results.items()})
 print(f"test - train error (overfitting): plain {100 * gap['plain']:+.1f} points, "
       f"augmented {100 * gap['augmented']:+.1f} points")
 

@@ -107,6 +107,12 @@ for name, p in (("no_dropout", 0.0), ("dropout", 0.5)):
     nets[name] = common.set_dropout(models.alexnet_cifar(columns=1, width=width), p)
     history[name] = lesson.train(nets[name], train_set, test_set, epochs, 0.01, name, batch_size=batch_size)
 final = {name: h[-1] for name, h in history.items()}
+# `08_results.json` keys: `trained` (each run's curves, lessons/common.py), `final` ({run: last epoch's
+# `train_error`, `test_error`, `gap` (test - train), `test_loss`}) and, below, `thinned` (x0.5 at test
+# time against the average of sampled thinned networks)
+lesson.record(final={name: {"train_error": r["train_top1_error"], "test_error": r["val_top1_error"],
+                            "gap": r["val_top1_error"] - r["train_top1_error"], "test_loss": r["val_loss"]}
+                     for name, r in final.items()})
 print(common.table([(name, f"{r['train_top1_error']:.1%}", f"{r['val_top1_error']:.1%}",
                      f"{100 * (r['val_top1_error'] - r['train_top1_error']):+.1f}", f"{r['val_loss']:.3f}")
                     for name, r in final.items()],
@@ -137,6 +143,8 @@ agree = (scaled.argmax(axis=1) == average.argmax(axis=1)).mean()
 print(f"on {len(labels)} test images: error with x0.5 at test time {(scaled.argmax(1) != labels).mean():.1%}, "
       f"with the average of {samples} thinned networks {(average.argmax(1) != labels).mean():.1%}; "
       f"the two agree on {agree:.1%} of the images")
+lesson.record(thinned={"samples": samples, "scaled_error": float((scaled.argmax(1) != labels).mean()),
+                       "average_error": float((average.argmax(1) != labels).mean()), "agree": float(agree)})
 
 # %% [markdown]
 # The figure: training and test error of both networks, epoch by epoch. The space between a

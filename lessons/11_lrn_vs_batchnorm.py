@@ -89,6 +89,10 @@ for norm in lesson.pick(quick=("lrn", "batchnorm", None), default=("lrn", "batch
     ta.manual_seed(lesson.args.seed)
     history[name] = lesson.train(models.alexnet_cifar(columns=1, width=width, norm=norm), train_set, test_set,
                                  epochs, 0.01, name, batch_size)
+# `11_results.json` keys: `trained` (each run's curves, lessons/common.py) and `final` ({normalisation:
+# last epoch's `train_error`, `test_error`, best `best_test_error`})
+lesson.record(final={name: {"train_error": h[-1]["train_top1_error"], "test_error": h[-1]["val_top1_error"],
+                            "best_test_error": min(r["val_top1_error"] for r in h)} for name, h in history.items()})
 print(common.table([(name, f"{h[-1]['train_top1_error']:.1%}", f"{h[-1]['val_top1_error']:.1%}",
                      f"{min(r['val_top1_error'] for r in h):.1%}", f"{np.mean([r['images_per_s'] for r in h]):.0f}")
                     for name, h in history.items()],

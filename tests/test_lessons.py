@@ -18,6 +18,14 @@ SCRIPTS = sorted(LESSONS.glob("[0-9][0-9]_*.py"))
 TIMEOUT_S = 300  # a quick run takes seconds (more on a busy machine); this only stops a hung one
 
 
+# what each lesson that trains records of its runs in NN_results.json, besides the keys every lesson has
+RECORDED = {"02": {"settings", "sweep", "lr", "runs", "summary", "trained"},
+            "04": {"settings", "sweep", "lr", "runs", "summary", "divisor", "trained"},
+            "05": {"settings", "sweep", "lr", "runs", "summary", "trained"},
+            "07": {"final", "trained"}, "08": {"final", "thinned", "trained"}, "11": {"final", "trained"},
+            "12": {"parameters", "multi_scale", "trained"}}
+
+
 def test_lessons_are_found():
     assert len(SCRIPTS) >= 7, f"expected the lessons 00-06 at least in {LESSONS}, found {[s.name for s in SCRIPTS]}"
 
@@ -36,6 +44,9 @@ def test_lesson_runs_quick(script, tmp_path):
     results = json.loads((tmp_path / f"{script.name[:2]}_results.json").read_text())
     assert results["lesson"] == script.name[:2] and results["mode"] == "quick" and results["comparable"] is False
     assert results["seconds"] > 0, f"{script.name}: the results file was not completed by lesson.done()"
+    assert RECORDED.get(script.name[:2], set()) <= set(results), f"{script.name} records only {sorted(results)}"
+    for name, run_ in results.get("trained", {}).items():  # every lesson.train run, epoch by epoch
+        assert len(run_["train_errors"]) == len(run_["test_errors"]) >= 1 and run_["lr"] > 0, name
     assert "far too short to compare" in run.stdout, f"{script.name} --quick does not warn that it compares nothing"
 
 
