@@ -155,7 +155,7 @@ nets["D jittered"] = common.set_dropout(models.vgg_cifar("D", width=width), 0.0)
 jitter = T.Compose([T.ScaleJitter(32, 64), T.RandomCrop(32)])
 lesson.train(nets["D jittered"], train_set, test_set, epochs, 0.01, "vgg_D_jittered", batch_size,
                                 transform=jitter, mean="colour")
-colour = T.MeanSubtract.fit(train_set.images_labels()[0], per_pixel=False)
+colour = data.pipeline.preprocess(train_set.images_labels()[0], mean="colour")  # as the jittered D trained
 scales, errors = (32, 48, 64), {}
 for name in ("D", "D jittered"):
     dense, posteriors = nets[name].eval().to_fully_convolutional(), {}

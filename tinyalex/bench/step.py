@@ -6,8 +6,10 @@ from ..tensor import tensor
 from .clocks import clock, interleaved, pause_for
 from .report import row
 
-# model name -> (image shape (C, H, W), number of classes)
-MODELS = {"alexnet-cifar": ((3, 32, 32), 10), "alexnet": ((3, 227, 227), 1000), "four-layer-cnn": ((3, 32, 32), 10)}
+# model name -> (image shape (C, H, W), number of classes, what else its builder is given)
+ONE_COLUMN = {"columns": 1}
+MODELS = {"alexnet-cifar": ((3, 32, 32), 10, ONE_COLUMN), "alexnet": ((3, 227, 227), 1000, ONE_COLUMN),
+          "four-layer-cnn": ((3, 32, 32), 10, {})}
 # the paper's update (section 5): momentum 0.9, weight decay 0.0005; the rate does not change the cost
 SGD = dict(lr=0.01, momentum=0.9, weight_decay=5e-4)
 
@@ -24,8 +26,8 @@ def build(model, batch, device, algorithm="auto"):
     function as the paper's two columns, and the form to run on a single device. Every convolution
     uses ``algorithm`` (``conv2d``'s: "auto" picks Winograd where it measured faster, "im2col" never).
     """
-    (image, classes), rng = MODELS[model], backend.default_generator.for_device("cpu")
-    net = models.get(model, num_classes=classes, **({"columns": 1} if model.startswith("alexnet") else {}))
+    (image, classes, options), rng = MODELS[model], backend.default_generator.for_device("cpu")
+    net = models.get(model, num_classes=classes, **options)
     for conv in (m for m in net.modules() if isinstance(m, nn.Conv2d)):
         conv.algorithm = algorithm
     net.to(device)

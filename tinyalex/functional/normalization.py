@@ -16,8 +16,10 @@ def channel_window_sum(q, half, out=None):
     channels past either edge are simply absent (the max/min in the bounds). ``out``: where s goes
     (not q's own buffer), else a new array.
     """
-    s = q.copy() if out is None else out
-    if out is not None:
+    if out is None:
+        s = q.copy()
+    else:
+        s = out
         s[...] = q
     for d in range(1, half + 1):
         s[:, d:] += q[:, :-d]   # channel i - d, for i >= d
