@@ -241,7 +241,9 @@ class Lesson:
         # what makes this run this run: the same command finds it again and continues it, exactly
         key = {"lesson": self.number, "name": name, "mode": self.mode, "data": self.args.data, "seed": seed,
                "n_train": len(train_set), "lr": lr, "batch_size": batch_size, "weight_decay": weight_decay,
-               "pixels": pixels, "mean": mean, "model": repr(model)}
+               "pixels": pixels, "model": repr(model)}
+        if mean != "image":  # runs from before the option subtracted the mean image; their keys stay valid
+            key["mean"] = mean
         resume = run / "last.npz"
         try:
             resume = resume if checkpoint.load(resume).extra.get("lesson_run") == key else None
