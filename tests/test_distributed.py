@@ -85,6 +85,18 @@ def test_a_resumed_two_process_run_with_dropout_and_augmentation_is_the_uninterr
         np.testing.assert_array_equal(straight.model[name], resumed.model[name], err_msg=name)
 
 
+@needs_mpi
+def test_two_processes_evaluate_a_checkpoint_as_one_each_taking_half_of_every_batch(tmp_path):
+    _train(tmp_path / "run", *EXACT, "--epochs", "1")
+    evaluate = [sys.executable, "-m", "tinyalex", "evaluate", "--checkpoint", str(tmp_path / "run" / "last.npz"),
+                "--batch-size", "7", "--workers", "0", "--quiet"]  # 7: a slice of 4 and one of 3, a last short batch
+    one, two = _run(evaluate), _run([MPIEXEC, "-n", "2"] + evaluate)
+    assert one.returncode == two.returncode == 0, one.stderr + two.stderr
+    figures = [line for line in one.stdout.splitlines() if line.startswith("top-1 error")]
+    assert len(figures) == 1 and [line for line in two.stdout.splitlines() if line.startswith("top-1")] == figures
+    assert "split over 2 processes" in two.stdout and two.stdout.count("test images") == 1
+
+
 # ------------------------------------------------------------------ faults
 @needs_mpi
 def test_processes_started_with_different_models_fail_at_start_naming_what_differs(tmp_path):

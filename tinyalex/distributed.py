@@ -68,6 +68,12 @@ def size():
     return 1 if _comm is None else _comm.Get_size()
 
 
+def quiet_unless_rank_0():
+    """Rank 0 alone prints: every other process's stdout goes to os.devnull (errors still reach stderr)."""
+    if rank():
+        sys.stdout = open(os.devnull, "w")
+
+
 def abort(status):
     """End every process of the run now, with exit status ``status``: a process that stopped alone
     would leave the others waiting in the next all-reduce forever."""

@@ -6,6 +6,7 @@
     tinyalex predict --checkpoint runs/<run>/best.npz cat.jpg ship.png
     mpiexec -n 2 tinyalex train --batch-size 64      # data-parallel: a batch of 128 cut in two
     mpiexec -n 2 tinyalex train --model-parallel columns   # AlexNet's two columns, one per process
+    mpiexec -n 2 tinyalex evaluate --checkpoint runs/<run>/best.npz   # each process half of every batch
 
 A user's mistake (a missing file, a damaged checkpoint, an unknown device, an unreadable image)
 gets a one-line message and exit status 2, not a traceback.
@@ -45,7 +46,9 @@ def _restore(path, device):
 
 
 def cmd_evaluate(args):
-    model, extra = _restore(args.checkpoint, args.device)
+    distributed.init()  # under mpiexec each process evaluates its slice of every batch
+    distributed.quiet_unless_rank_0()
+    model, extra = _restore(args.checkpoint, distributed.device_for_rank(args.device))
     spec, run = extra["input"], extra["args"]
     if args.data is None and not exists(run["data"]):
         raise FileNotFoundError(f"the checkpoint's data {run['data']} no longer exists; pass --data with its new place")
@@ -53,12 +56,17 @@ def cmd_evaluate(args):
     if list(test_set.classes) != spec["classes"]:  # else labels would index other (or no) outputs
         raise ValueError(f"the test set's classes ({_names(test_set.classes)}) are not those the checkpoint was "
                          f"trained on ({_names(spec['classes'])})")
-    loader = data.DataLoader(test_set, args.batch_size, device=args.device, workers=args.workers,
+    distributed.check_same({"checkpoint": {n: distributed.checksum(p.data) for n, p in model.named_parameters()},
+                            **train.data_facts(test=test_set), "--ten-crop": args.ten_crop,
+                            "--batch-size": args.batch_size})
+    loader = data.DataLoader(test_set, args.batch_size, device=distributed.device_for_rank(args.device),
+                             workers=args.workers, rank=distributed.rank(), world_size=distributed.size(),
                              transform=pipeline.test_transform(spec, pad=spec["pad"] if args.ten_crop else 0))
     result = training.evaluate(model, loader, ten_crop=spec["image_size"] if args.ten_crop else None,
                                progress=not args.quiet)
     views = "10 views (corners, centre, mirrored), softmax averaged" if args.ten_crop else "1 view"
-    print(f"{args.checkpoint}: {len(test_set)} test images, {views}")
+    over = f", split over {distributed.size()} processes" if distributed.size() > 1 else ""
+    print(f"{args.checkpoint}: {len(test_set)} test images, {views}{over}")
     top5 = "" if result["top5"] is None else f"top-5 error {result['top5']:.2%}   "
     print(f"top-1 error {result['top1']:.2%}   {top5}(accuracy {1 - result['top1']:.2%}, loss {result['loss']:.4f})")
     return 0
@@ -101,7 +109,8 @@ def build_parser():
                        "test images whose label is not the first, or not among the five most probable).")
     e.add_argument("--data", help="test set (default: the one the checkpoint was trained with)")
     e.add_argument("--ten-crop", action="store_true", help="average the softmax over 10 views (paper section 4.1)")
-    e.add_argument("--batch-size", type=int, default=128, help="images per batch")
+    e.add_argument("--batch-size", type=int, default=128, help="images per batch (under mpiexec -n N: the "
+                   "whole batch, cut into N slices, one per process)")
     e.set_defaults(run=cmd_evaluate)
 
     r = sub.add_parser("predict", formatter_class=Help, parents=[parent(add_checkpoint, add_device)],

@@ -13,7 +13,6 @@ each keeps one column of the network instead and both take every batch whole (``
 import argparse
 import math
 import os
-import sys
 import tempfile
 import time
 
@@ -44,8 +43,8 @@ VAL_FRACTION = 0.1  # of a --data set's training images: CIFAR-10's 50,000 keep 
 
 
 def cmd_train(args):
-    if distributed.init() > 1 and distributed.rank():
-        sys.stdout = open(os.devnull, "w")  # rank 0 alone prints (its errors, too, go to stderr)
+    distributed.init()
+    distributed.quiet_unless_rank_0()
     if args.resume and _resume(args) == "finished":
         return 0
     preset = _check_options(args)
@@ -62,7 +61,7 @@ def cmd_train(args):
     net, model_args = _model(args, spec, device, devices)
     distributed.check_same({"model": args.model,
                             "parameter shapes": {n: list(p.shape) for n, p in net.named_parameters()},
-                            **_data_facts(training=train_set, validation=val_set, test=test_set), **_options_of(args)})
+                            **data_facts(training=train_set, validation=val_set, test=test_set), **_options_of(args)})
     model = model_parallel.split(args, net)  # the whole net, or this process's column of it
     distributed.seed_by_rank(args.seed)  # dropout masks differ per process (a column's: per column)
     # every loader: where its batches go, and this process's slice of each (or all of it)
@@ -123,7 +122,7 @@ def _count(n, noun, plural=None):
     return f"{n:,} {noun if n == 1 else plural or noun + 's'}"
 
 
-def _data_facts(**sets):
+def data_facts(**sets):
     """What must be the same data on every process: sizes and checksums of the images and labels."""
     return {f"{name} set": {"size": len(s), "checksum of the images and labels":
                             [distributed.checksum(a) for a in s.images_labels()]}
