@@ -242,15 +242,16 @@ def shown(seconds):
     return f"{value:.{max(0, 2 - int(np.floor(np.log10(value))))}f} {unit}"
 
 
-def run(processes):
-    """The seconds that STEP_TIMES measured in ``processes`` processes (rank 0's JSON line)."""
+def run(processes, threads=1):
+    """The seconds that STEP_TIMES measured in ``processes`` processes of ``threads`` BLAS (and
+    tinyalex) threads each (rank 0's JSON line)."""
     command = [sys.executable, "-c", STEP_TIMES, *map(str, (width, batch, repeats, wire_repeats)),
                ",".join(map(str, buffers))]
     if processes > 1:
         command = [MPIEXEC, "-n", str(processes)] + command
     root = str(Path(ta.__file__).resolve().parents[1])  # the children import this very tinyalex
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([root, os.environ.get("PYTHONPATH", "")]),
-           "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1"}
+           "OPENBLAS_NUM_THREADS": str(threads), "OMP_NUM_THREADS": str(threads), "TINYALEX_NUM_THREADS": str(threads)}
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=timeout)
     if done.returncode:
         raise RuntimeError(f"STEP_TIMES on {processes} process(es) failed:\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
@@ -263,7 +264,7 @@ if missing:
           "VGG model below still run")
     measured = None
 else:
-    measured = {**run(1), **run(2)}
+    measured = {**run(1), **run(2), "one_two_threads": run(1, threads=2)["one"]}
     measured["allreduce"] = {int(k): v for k, v in measured["allreduce"].items()}
 lesson.record(settings=settings, tinyalex=small, measured=measured)
 
@@ -271,7 +272,8 @@ lesson.record(settings=settings, tinyalex=small, measured=measured)
 # `settings`: `width`, `batch` (the global batch), `repeats` (of a step), `wire_repeats` (of an
 # all-reduce), `buffers` (bytes), `blas_threads`;
 # `tinyalex`: the counts of section 1 for this AlexNet-CIFAR; `measured` (null when skipped): seconds
-# of a step `one` (one process, the whole batch), `data` (two processes, half each),
+# of a step `one` (one process, the whole batch), `one_two_threads` (the same with two threads, the
+# other way to use two cores), `data` (two processes, half each),
 # `average_gradients` (the data-parallel all-reduce alone), `model` (two columns on two processes),
 # and `allreduce` ({bytes: seconds} of MPI_Allreduce on one float32 buffer).
 #
@@ -286,11 +288,14 @@ if measured:
             for nbytes, seconds in measured["allreduce"].items()]
     print(common.table(rows, ("MPI_Allreduce of (bytes)", "time", "bandwidth (each process sends S, N = 2)")))
     one, data, model = measured["one"], measured["data"], measured["model"]
-    print(common.table([("one process, whole batch", shown(one), "1.00x"),
-                        ("data parallel, 2 x half the batch", shown(data), f"{one / data:.2f}x"),
-                        ("   of which average_gradients", shown(measured["average_gradients"]), ""),
-                        ("model parallel, 2 columns", shown(model), f"{one / model:.2f}x")],
-                       (f"a step of AlexNet-CIFAR, width {width:g}, batch {batch}", "time", "speedup")))
+    two_threads, reduce = measured["one_two_threads"], measured["average_gradients"]
+    print(common.table([(name, shown(t), f"{batch / t:.0f}", f"{one / t:.2f}x") for name, t in
+                        (("1 process x 1 thread, whole batch", one), ("1 process x 2 threads", two_threads),
+                         ("2 processes x 1 thread, data parallel (half each)", data),
+                         ("2 processes x 1 thread, model parallel (a column each)", model))],
+                       (f"a step of AlexNet-CIFAR, width {width:g}, batch {batch}", "time", "images/s", "speedup")))
+    print(f"the all-reduce of the gradients (average_gradients, {shown(reduce)}) is {reduce / data:.1%} of the "
+          "data-parallel step")
 print(f"this AlexNet-CIFAR: {small['parameters']:,} parameters, {small['gradient_bytes'] / 1e6:.2f} MB of gradients; "
       f"its columns send {small['sent_per_image_bytes'] / 1e3:.1f} kB per image and process; they cross at a batch of "
       f"{small['crossover_batch']:.0f}")
