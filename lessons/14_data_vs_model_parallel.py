@@ -277,9 +277,10 @@ lesson.record(settings=settings, tinyalex=small, measured=measured)
 # `average_gradients` (the data-parallel all-reduce alone), `model` (two columns on two processes),
 # and `allreduce` ({bytes: seconds} of MPI_Allreduce on one float32 buffer).
 #
-# These numbers are those of the run that printed them. The machine this lesson was written on had
-# 2 cores and ran two training jobs at the same time, so its processes did not get a core each and
-# its timings were noisy: read the printed ones as this run's, not as a property of the method.
+# These numbers are those of the run that printed them, and two processes need a core each: beside
+# another job their timings say little. On a quiet 2-core CPU (BENCHMARKS.md, "Several processes")
+# two processes of one thread made 100 images/s data-parallel and 97 model-parallel, against 74 for
+# one process of two threads and 57 for one thread; the all-reduce took 1.0% of the step.
 # The all-reduce runs through shared memory here, not between GPUs.
 
 # %%
