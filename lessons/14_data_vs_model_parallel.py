@@ -270,7 +270,7 @@ lesson.record(settings=settings, tinyalex=small, measured=measured)
 
 # %% [markdown]
 # `settings`: `width`, `batch` (the global batch), `repeats` (of a step), `wire_repeats` (of an
-# all-reduce), `buffers` (bytes), `blas_threads`;
+# all-reduce), `buffers` (bytes), `blas_threads` (of each process; `one_two_threads` below has 2);
 # `tinyalex`: the counts of section 1 for this AlexNet-CIFAR; `measured` (null when skipped): seconds
 # of a step `one` (one process, the whole batch), `one_two_threads` (the same with two threads, the
 # other way to use two cores), `data` (two processes, half each),
