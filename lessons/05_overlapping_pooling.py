@@ -33,7 +33,7 @@ lesson = common.Lesson("05", "overlapping pooling", "section 3.4",
                              "default": ("the examples and the four-layer CNN with 3x3/2 vs 2x2/2 pooling, "
                                          "2,000 synthetic images, 10 epochs each", "3 min on an idle CPU"),
                              "data": ("the ablation on CIFAR-10: a sweep of 3 rates over 1 epoch per network, then "
-                                      "each network from 3 seeds for 6 epochs", "about 85 min on a 2-core CPU (as lesson 04), minutes on a GPU")})
+                                      "each network from 3 seeds for 6 epochs", "85 min on a 2-core CPU beside another run (measured: the sweep and 2 seeds, 67 min), minutes on a GPU")})
 
 # %% [markdown]
 # ## 1. The 4x4 example
