@@ -31,7 +31,7 @@ lesson = common.Lesson("02", "ReLU vs tanh", "section 3.1, Figure 1",
                                          "4 min on an idle CPU"),
                              "data": ("the same on the CIFAR-10 training set: a sweep of 4 rates over 1 epoch per "
                                       "network, then each network from 2 seeds until 25% training error or 20 epochs",
-                                      "about 100 min on a 2-core CPU (one seed: 86 min, measured beside another run), minutes on a GPU")})
+                                      "2-3 h on a 2-core CPU beside another run (measured: one seed with the sweep, 86 and 102 min), minutes on a GPU")})
 
 # %% [markdown]
 # ## 1. Where tanh saturates
@@ -194,9 +194,9 @@ with ta.no_grad():
 # ReLU's advantage needs saturated tanh units. On pixels in [0, 1] from He-initialised weights (this
 # lesson's earlier setup) only 0-4% of the tanh inputs had |x| > 2, tanh worked in its near-linear
 # range and was not the slower network. On the paper's [0, 255] scale it is another picture: in the
-# full CIFAR-10 run (lessons/README.md) 99.9% of the inputs of the first tanh layer, 85% of the second's
-# and 73% of the third's are saturated after training, and tanh's training error stalls near 43%
-# while ReLU's goes on down to 27%. Neither reaches the paper's 25% in 20 epochs at a constant
+# full CIFAR-10 runs (lessons/README.md, two seeds) 99.9% of the inputs of the first tanh layer, 85% of
+# the second's and 73-76% of the third's are saturated after training, and tanh's training error stalls
+# near 43% while ReLU's goes on down to 26-27%. Neither reaches the paper's 25% in 20 epochs at a constant
 # learning rate (this four-layer network is smaller than the paper's, and no rate is lowered), so
 # the lesson also races to the lowest error both reach: there ReLU is about 10x faster.
 #
