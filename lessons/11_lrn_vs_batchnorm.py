@@ -35,7 +35,7 @@ lesson = common.Lesson("11", "LRN vs batch normalisation", "AlexNet section 3.3,
                                          "neither, 2,000 synthetic images, 10 epochs each", "8 min"),
                              "data": ("the comparison on CIFAR-10 at 1/4 width, LRN and batch norm, 10 epochs each "
                                       "(full width: 10 min an epoch on a 2-core CPU)",
-                                      "50 min on a 2-core CPU, minutes on a GPU")})
+                                      "45-60 min on a 2-core CPU beside another run (measured: 46 and 59 min), minutes on a GPU")})
 
 # %% [markdown]
 # ## 1. What each one equalises
