@@ -278,9 +278,7 @@ lesson.record(settings=settings, tinyalex=small, measured=measured)
 # and `allreduce` ({bytes: seconds} of MPI_Allreduce on one float32 buffer).
 #
 # These numbers are those of the run that printed them, and two processes need a core each: beside
-# another job their timings say little. On a quiet 2-core CPU (BENCHMARKS.md, "Several processes")
-# two processes of one thread made 100 images/s data-parallel and 97 model-parallel, against 74 for
-# one process of two threads and 57 for one thread; the all-reduce took 1.0% of the step.
+# another job their timings say little. A quiet 2-core CPU's are in BENCHMARKS.md, "Several processes".
 # The all-reduce runs through shared memory here, not between GPUs.
 
 # %%
