@@ -42,7 +42,7 @@ lesson = common.Lesson("12", "VGG", "VGG sections 2.3, 3.2, 4 and Tables 1-3",
                                          "multi-scale testing", "9 min"),
                              "data": ("VGG-CIFAR A, B, D and a D trained with scale jittering on CIFAR-10 at 1/4 "
                                       "width, 8 epochs each, and dense multi-scale testing",
-                                      "70 min on a 2-core CPU, minutes on a GPU")})
+                                      "70-95 min on a 2-core CPU beside another run (measured: 71, 87 and 94 min), minutes on a GPU")})
 
 # %% [markdown]
 # ## 1. Receptive fields, measured by backpropagation
