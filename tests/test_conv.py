@@ -47,9 +47,9 @@ def test_a_gpu_takes_as_many_images_as_its_chunk_bytes_hold(monkeypatch):
     x = np.zeros((10, 3, 4, 4), np.float32)  # 3 channels x 9 values per channel x 4 bytes per image
     monkeypatch.setattr(backend, "is_gpu_array", lambda a: True)
     monkeypatch.setattr(conv, "GPU_CHUNK_BYTES", 4 * 3 * 9 * 4)
-    assert conv.Conv2d.chunks(x, 9, 2) == [slice(0, 4), slice(4, 8), slice(8, 10)]  # no one-image rule
+    assert conv.Conv2d.chunks(x, slice(None), 9, 2) == [slice(0, 4), slice(4, 8), slice(8, 10)]  # no one-image rule
     monkeypatch.setattr(conv, "GPU_CHUNK_BYTES", 1 << 30)
-    assert conv.Conv2d.chunks(x, 9, 1) == [slice(0, 10)]
+    assert conv.Conv2d.chunks(x, slice(None), 9, 1) == [slice(0, 10)]
 
 
 def _check_against_reference(rng, x_shape, w_shape, stride, padding, groups):

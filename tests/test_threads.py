@@ -80,3 +80,53 @@ def test_the_papers_three_quarter_power_by_square_roots_is_within_four_ulp_of_th
     error = np.abs(negative_power(s, 0.75, out=np.empty_like(s)) - exact) / ulp
     assert error.max() < 4 and error.mean() < 1  # measured: 3.3 and 0.57 (NumPy's power: 0.50, 0.25)
     np.testing.assert_array_equal(negative_power(s, 0.6, out=np.empty_like(s)), np.power(s, -0.6))
+
+
+def test_gemm_calls_run_on_a_one_thread_blas_which_is_given_back_after():
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if not blas.lib_controllers:
+        pytest.skip("threadpoolctl finds no BLAS in this NumPy")
+    before, together = blas.info()[0]["num_threads"], threading.Barrier(2, timeout=10)
+
+    def inside():
+        together.wait()  # both calls at once: the limit holds while they run side by side
+        return threadpoolctl.ThreadpoolController().select(user_api="blas").info()[0]["num_threads"]
+
+    assert threads.in_parallel([inside, inside], gemm=True) == [1, 1]
+    assert blas.info()[0]["num_threads"] == before
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+@pytest.mark.parametrize("images_per_chunk", [1, 2])
+def test_a_convolution_cut_into_parts_on_threads_matches_the_loop_reference(monkeypatch, workers, images_per_chunk):
+    """Each thread's part of the batch goes through its own chunks; gx is written per image and the
+    parts' weight gradients are summed: float64 results and gradients equal the loop reference's."""
+    from tinyalex.functional import conv
+    from tinyalex.functional.reference import conv2d_backward_reference, conv2d_reference
+    (N, C, H, W), (O, Cg, KH, KW), stride, padding, groups = (7, 4, 6, 7), (6, 2, 3, 3), (1, 1), 1, 2
+    monkeypatch.setattr(threads, "MIN_PART", 1)
+    monkeypatch.setattr(conv, "CPU_CHUNK_BYTES", images_per_chunk * C * KH * KW * H * W * 8)
+    rng = np.random.default_rng(0)
+    x, w, b = (ta.tensor(rng.standard_normal(s), requires_grad=True) for s in ((N, C, H, W), (O, Cg, KH, KW), (O,)))
+    with threads.workers(workers):
+        y = F.conv2d(x, w, b, stride, padding, groups, algorithm="im2col")
+        assert len(y.creator.saved.parts) == workers
+        gy = rng.standard_normal(y.shape)
+        y.backward(gy)
+    np.testing.assert_allclose(y.numpy(), conv2d_reference(x.data, w.data, b.data, stride, padding, groups),
+                               rtol=1e-12, atol=1e-12)
+    for got, want in zip((x.grad, w.grad, b.grad), conv2d_backward_reference(x.data, w.data, gy, stride, padding, groups)):
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+def test_the_callers_floating_point_error_handling_holds_on_every_thread():
+    """np.errstate is per thread: a training loop that ignores overflow must not see it raised by a part."""
+    def overflow():
+        return np.float32(3e38) * np.float32(10)
+
+    with np.errstate(over="raise"):
+        with pytest.raises(FloatingPointError):
+            threads.in_parallel([overflow, overflow])
+    with np.errstate(over="ignore"):
+        assert threads.in_parallel([overflow, overflow]) == [np.inf, np.inf]

@@ -13,8 +13,11 @@ split: one GPU kernel already spans the device.
 """
 import concurrent.futures
 import contextlib
+import functools
 import os
 import threading
+
+import numpy as np
 
 from . import backend
 
@@ -23,6 +26,7 @@ MIN_PART = 1 << 16  # values a part must hold to be worth a thread's wake-up (te
 _lock = threading.Lock()
 _pool = None       # the executor, made on first use, remade larger when more workers are asked for
 _pool_size = 0
+_blas = None       # threadpoolctl's controller of NumPy's BLAS, made on first use
 _workers = None    # set by ``workers``; None: the environment's or the machine's count
 
 
@@ -60,6 +64,55 @@ def _executor(n):
         return _pool
 
 
+def slices(n, values):
+    """The consecutive slices, one per thread, that cut n images holding ``values`` numbers in all: at
+    most ``count()`` of them, at most n, and none smaller than MIN_PART values (a single slice(None)
+    when one thread is all that is worth it)."""
+    w = min(count(), n, values // MIN_PART)
+    if w <= 1:
+        return [slice(None)]
+    bounds = [n * i // w for i in range(w + 1)]
+    return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
+
+
+def in_parallel(calls, gemm=False):
+    """Run the argument-free callables ``calls`` side by side (the calling thread takes the first) and
+    return their results in order; raises the first error one of them raised, once all have ended.
+
+    ``gemm=True``: the calls multiply matrices; NumPy's BLAS is held at one thread of its own while
+    they run, so that W single-thread GEMMs on W cores replace one GEMM split W ways (thin products,
+    as a convolution's, split badly: lesson 14 and BENCHMARKS.md measure it).
+    """
+    if len(calls) == 1:
+        return [calls[0]()]
+    errors = np.geterr()  # NumPy's floating-point error handling is per thread: the caller's holds
+    with _blas_held(gemm):
+        futures = [_executor(len(calls) - 1).submit(_with_errors, errors, c) for c in calls[1:]]
+        try:
+            first = calls[0]()
+        finally:
+            results = [f.result() for f in futures]  # waits for every call, and raises the first error
+    return [first] + results
+
+
+def _with_errors(errors, call):
+    with np.errstate(**errors):
+        return call()
+
+
+@contextlib.contextmanager
+def _blas_held(gemm):
+    if not gemm:
+        yield
+        return
+    global _blas
+    if _blas is None:
+        import threadpoolctl  # its controller scans the loaded libraries: made once, when first needed
+        _blas = threadpoolctl.ThreadpoolController()
+    with _blas.limit(limits=1, user_api="blas"):
+        yield
+
+
 def over_batch(array, part):
     """Call ``part(images)`` for consecutive slices ``images`` of ``array``'s first axis that cover it,
     on up to ``count()`` threads (the calling thread takes the first slice), and wait for all.
@@ -67,16 +120,5 @@ def over_batch(array, part):
     ``part`` writes its results into arrays made beforehand (``out[images] = ...``); what it returns
     is dropped. Too small an array, one thread, or a CuPy array: one call, ``part(slice(None))``.
     """
-    n = array.shape[0]
-    w = min(count(), n, array.size // MIN_PART)
-    if w <= 1 or backend.xp(array) is not backend.np:
-        part(slice(None))
-        return
-    bounds = [n * i // w for i in range(w + 1)]
-    slices = [slice(a, b) for a, b in zip(bounds, bounds[1:])]
-    futures = [_executor(w - 1).submit(part, s) for s in slices[1:]]
-    try:
-        part(slices[0])
-    finally:
-        for f in futures:
-            f.result()  # waits for every part, and raises the first error a part raised
+    parts = slices(array.shape[0], array.size) if backend.xp(array) is np else [slice(None)]
+    in_parallel([functools.partial(part, s) for s in parts])

@@ -3,7 +3,11 @@
 A convolution slides every filter over every receptive field; the window geometry (output sizes,
 im2col, col2im) is in ``im2col.py``, and conv2d is im2col + one GEMM per group.
 """
-from .. import backend
+import functools
+
+import numpy as np
+
+from .. import backend, threads
 from ..tensor import Function
 from . import checks, winograd
 from .im2col import add_columns, conv_outsize, fill_columns, images_first, padded_images_last
@@ -25,6 +29,9 @@ class Conv2d(Function):
 
     Each chunk's images are padded into their own (C, H, W, n) array (``padded_images_last``), its
     columns are (C*KH*KW, OH*OW*n), and the GEMM gives (O, OH*OW*n), moved back to NCHW per chunk.
+    On the CPU the batch is first cut into one part per thread (``threads.slices``), each part's
+    chunks go through copy, GEMM and move on their own core with a one-thread BLAS
+    (``threads.in_parallel(gemm=True)``), and backward sums the parts' weight gradients.
     """
 
     algorithm = "im2col"
@@ -33,13 +40,21 @@ class Conv2d(Function):
         self.stride, self.padding, self.groups = stride, padding, groups
 
     def forward(self, x, w, b=None):
-        (N, _, H, W), (O, _, KH, KW), G = x.shape, w.shape, self.groups
+        (N, _, H, W), (_, _, KH, KW) = x.shape, w.shape
         (SH, SW), (PH, PW) = self.stride, self.padding
         OH, OW = conv_outsize(H, KH, SH, PH), conv_outsize(W, KW, SW, PW)
+        y = backend.xp(x).empty((N, w.shape[0], OH, OW), x.dtype)
+        parts = threads.slices(N, x.size * KH * KW) if backend.xp(x) is np else [slice(None)]
+        calls = [functools.partial(self.forward_part, x, w, b, y, images, OH, OW) for images in parts]
+        self.save_for_backward(parts=threads.in_parallel(calls, gemm=True), w=w)
+        return y
+
+    def forward_part(self, x, w, b, y, images, OH, OW):
+        """y[images] from x[images], a chunk at a time; returns the chunks and their padded images."""
+        (O, _, KH, KW), G, (PH, PW) = w.shape, self.groups, self.padding
         xp = backend.xp(x)
-        chunks = self.chunks(x, KH * KW * OH * OW, SW)
+        chunks = self.chunks(x, images, KH * KW * OH * OW, self.stride[1])
         xcs = [padded_images_last(x[n], PH, PW) for n in chunks]
-        y = xp.empty((N, O, OH, OW), x.dtype)
         for n, col in zip(chunks, self.columns(xcs, KH, KW, OH, OW)):
             # one GEMM per group (a batched matmul): (G, O/G, Cg*KH*KW) @ (G, Cg*KH*KW, OH*OW*n)
             yn = xp.matmul(w.reshape(G, O // G, -1), col.reshape(G, -1, col.shape[1]))
@@ -49,47 +64,54 @@ class Conv2d(Function):
                 y[n] = yn
             else:
                 xp.add(yn, b.reshape(O, 1, 1), out=y[n])
-        self.save_for_backward(xcs=xcs, chunks=chunks, w=w)
-        return y
+        return chunks, xcs
 
     def backward(self, gy):
-        xcs, chunks, w, G = self.saved.xcs, self.saved.chunks, self.saved.w, self.groups
-        (O, _, KH, KW), (N, _, OH, OW), (PH, PW) = w.shape, gy.shape, self.padding
+        need_gx, need_gW = self.needs_input_grad[:2]
+        xp = backend.xp(gy)
+        # a GEMM is skipped for an input that needs no gradient (the images at the first layer)
+        gx = xp.empty((gy.shape[0],) + self.inputs[0].shape[1:], gy.dtype) if need_gx else None
+        calls = [functools.partial(self.backward_part, gy, gx, need_gW, *part) for part in self.saved.parts]
+        gWs = threads.in_parallel(calls, gemm=True)
+        gW = sum(gWs[1:], gWs[0]).reshape(self.saved.w.shape) if need_gW else None
+        if len(self.inputs) == 2:
+            return gx, gW
+        return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
+
+    def backward_part(self, gy, gx, need_gW, chunks, xcs):
+        """gx of these chunks' images (written into ``gx`` unless it is None) and their share of gW."""
+        w, G, (PH, PW) = self.saved.w, self.groups, self.padding
+        (O, _, KH, KW), (_, _, OH, OW) = w.shape, gy.shape
         xp = backend.xp(gy)
         w = w.reshape(G, O // G, -1)
-        # a GEMM is skipped for an input that needs no gradient (the images at the first layer)
-        need_gx, need_gW = self.needs_input_grad[:2]
-        gx = xp.empty((N,) + self.inputs[0].shape[1:], gy.dtype) if need_gx else None
         gW = xp.zeros_like(w) if need_gW else None
         for n, xc, col in zip(chunks, xcs, self.columns(xcs, KH, KW, OH, OW, fill=need_gW)):
             g = xp.ascontiguousarray(gy[n].transpose(1, 2, 3, 0)).reshape(G, O // G, -1)  # like forward's product
             col = col.reshape(G, -1, col.shape[1])
             if need_gW:
                 gW += xp.matmul(g, col.swapaxes(1, 2))  # dL/dW = gy col^T, summed over the chunks
-            if need_gx:
+            if gx is not None:
                 # dL/dcol = W^T gy, written over the columns (no longer needed), then added onto the pixels
                 xp.matmul(w.swapaxes(1, 2), g, out=col)
                 gxc = add_columns(xp.zeros_like(xc), col.reshape(-1, KH, KW, OH, OW, xc.shape[3]), *self.stride)
                 gx[n] = images_first(gxc, PH, PW)
-        gW = gW.reshape(self.saved.w.shape) if need_gW else None
-        if len(self.inputs) == 2:
-            return gx, gW
-        return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
+        return gW
 
     @staticmethod
-    def chunks(x, values_per_channel, SW):
-        """Consecutive slices of the batch whose columns (C * values_per_channel each) fit CPU_CHUNK_BYTES
-        (GPU_CHUNK_BYTES on a GPU).
+    def chunks(x, images, values_per_channel, SW):
+        """Consecutive slices of x[images] (absolute positions in the batch) whose columns
+        (C * values_per_channel each) fit CPU_CHUNK_BYTES (GPU_CHUNK_BYTES on a GPU).
 
         With a stride along the rows the images cut each window row into runs of n values, too short
         to copy fast: such a convolution (AlexNet's conv1) takes one image at a time on the CPU.
         """
-        N, per_image = x.shape[0], x.shape[1] * values_per_channel * x.itemsize
+        start, stop, _ = images.indices(x.shape[0])
+        per_image = x.shape[1] * values_per_channel * x.itemsize
         if backend.is_gpu_array(x):
-            chunk = max(1, min(N, GPU_CHUNK_BYTES // per_image))
+            chunk = max(1, GPU_CHUNK_BYTES // per_image)
         else:
-            chunk = 1 if SW > 1 else max(1, min(N, CPU_CHUNK_BYTES // per_image))
-        return [slice(start, min(start + chunk, N)) for start in range(0, N, chunk)]
+            chunk = 1 if SW > 1 else max(1, CPU_CHUNK_BYTES // per_image)
+        return [slice(a, min(a + chunk, stop)) for a in range(start, stop, chunk)]
 
     def columns(self, xcs, KH, KW, OH, OW, fill=True):
         """The im2col columns (C*KH*KW, OH*OW*n) of each chunk's padded images xc (C, H, W, n), all in
