@@ -1,11 +1,14 @@
-"""The memory-bound passes on every core: an op's work split over the batch across a few threads.
+"""An op's work split over the batch across a few threads, so that every core has a part.
 
-A convolution's GEMM keeps every core busy (the BLAS has threads of its own); the passes between the
-GEMMs (pooling, LRN, the layout moves) are NumPy loops over whole arrays, on one core. NumPy's ufuncs
+A large GEMM keeps every core busy (the BLAS has threads of its own); the passes between the GEMMs
+(pooling, LRN, the layout moves) are NumPy loops over whole arrays, on one core, and a convolution's
+thin GEMMs split badly over the BLAS's threads. NumPy's ufuncs
 release the GIL while they run over large arrays, so the images of a batch cut into W consecutive
 parts, one per thread, run those loops side by side: ``over_batch(n, part)`` calls ``part(images)``
 for each part's slice of the n images and returns when all are done. Each image's result depends on
 that image alone, so the parts compute exactly what one call over the whole batch computes.
+``slices`` and ``in_parallel`` are the two halves of it, for an op that keeps what its parts return
+(im2col's convolution: each part copies, multiplies on a one-thread BLAS, and keeps its columns).
 
 W is ``$TINYALEX_NUM_THREADS`` or else the cores this process may run on; ``with threads.workers(1):``
 sets it for a block (an A/B measurement, or a process that shares its cores). CuPy arrays are never
