@@ -130,3 +130,23 @@ def test_the_callers_floating_point_error_handling_holds_on_every_thread():
             threads.in_parallel([overflow, overflow])
     with np.errstate(over="ignore"):
         assert threads.in_parallel([overflow, overflow]) == [np.inf, np.inf]
+
+
+@pytest.mark.parametrize("workers", [2, 3])
+def test_a_winograd_convolution_cut_into_parts_on_threads_matches_the_loop_reference(monkeypatch, workers):
+    """Winograd's parts: gx per image, the parts' transformed weight gradients gU summed, in float64
+    equal to the loop reference (F(2x2, 3x3) with groups and remainder tiles)."""
+    from tinyalex.functional.reference import conv2d_backward_reference, conv2d_reference
+    (N, C, H, W), (O, Cg, K, _), padding, groups = (7, 4, 7, 6), (6, 2, 3, 3), 1, 2
+    monkeypatch.setattr(threads, "MIN_PART", 1)
+    rng = np.random.default_rng(0)
+    x, w, b = (ta.tensor(rng.standard_normal(s), requires_grad=True) for s in ((N, C, H, W), (O, Cg, K, K), (O,)))
+    with threads.workers(workers):
+        y = F.conv2d(x, w, b, 1, padding, groups, algorithm="winograd")
+        assert y.creator.algorithm == "winograd" and len(y.creator.saved.parts) == workers
+        gy = rng.standard_normal(y.shape)
+        y.backward(gy)
+    np.testing.assert_allclose(y.numpy(), conv2d_reference(x.data, w.data, b.data, (1, 1), padding, groups),
+                               rtol=1e-11, atol=1e-11)
+    for got, want in zip((x.grad, w.grad, b.grad), conv2d_backward_reference(x.data, w.data, gy, (1, 1), padding, groups)):
+        np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)

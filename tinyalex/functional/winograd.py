@@ -40,7 +40,7 @@ from fractions import Fraction
 
 import numpy as np
 
-from .. import backend
+from .. import backend, threads
 from ..tensor import Function
 
 # the interpolation points for a tile of alpha inputs: alpha - 1 finite ones, then infinity (None)
@@ -141,7 +141,8 @@ class Winograd2d(Function):
       gW: the adjoint of forward's products, gU[xi, nu] = Z[xi, nu] V[xi, nu]^T summed over all tiles,
           with Z = A gy_tile A^T the transformed m x m tiles of gy, then gW = G^T gU G;
       gb: gy summed over N, OH, OW.
-    Only the gradients asked for are computed (``needs_input_grad``). It is labelled a Conv2d, with
+    On the CPU the batch is cut into one part per thread, each part on a one-thread BLAS, and the
+    parts' gU are summed. Only the gradients asked for are computed (``needs_input_grad``). It is labelled a Conv2d, with
     the stride, padding and groups of one, so that traces and benchmarks see the same convolution
     whichever algorithm computes it; ``algorithm`` tells them apart.
     """
@@ -152,37 +153,62 @@ class Winograd2d(Function):
         self.padding, self.groups, self.m = padding, groups, m
 
     def forward(self, x, w, b=None):
-        (PH, PW), m = self.padding, self.m
-        y, V = correlate(x, w, PH, PW, self.groups, m)
-        y = y + b.reshape(-1, 1, 1) if b is not None else backend.xp(y).ascontiguousarray(y)
+        (N, _, H, W), r, (PH, PW) = x.shape, w.shape[2], self.padding
+        xp = backend.xp(x)
+        y = xp.empty((N, w.shape[0], H + 2 * PH - r + 1, W + 2 * PW - r + 1), x.dtype)
+        # on the CPU one part of the batch per thread, each with a one-thread BLAS (as im2col's Conv2d)
+        parts = threads.slices(N, x.size * r * r) if xp is np else [slice(None)]
+        calls = [functools.partial(self.forward_part, x, w, b, y, images) for images in parts]
+        Vs = threads.in_parallel(calls, gemm=True)
         # the transformed tiles are kept only when the weight gradient will need them
-        self.save_for_backward(w=w, V=V if self.needs_input_grad[1] else None)
+        self.save_for_backward(w=w, parts=parts, Vs=Vs if self.needs_input_grad[1] else None)
         return y
 
+    def forward_part(self, x, w, b, y, images):
+        (PH, PW), m = self.padding, self.m
+        Y, V = correlate(x[images], w, PH, PW, self.groups, m)
+        if b is None:
+            y[images] = Y
+        else:
+            backend.xp(y).add(Y, b.reshape(-1, 1, 1), out=y[images])
+        return V
+
     def backward(self, gy):
-        w, V, G, m, (PH, PW) = self.saved.w, self.saved.V, self.groups, self.m, self.padding
+        w, parts, G = self.saved.w, self.saved.parts, self.groups
         need_gx, need_gW = self.needs_input_grad[:2]
-        (O, Cg, r, _), xp = w.shape, backend.xp(gy)
-        gx = gW = None
-        if need_gx:
-            flipped = w[:, :, ::-1, ::-1].reshape(G, O // G, Cg, r, r).swapaxes(1, 2).reshape(G * Cg, O // G, r, r)
-            gx, _ = correlate(gy, flipped, r - 1 - PH, r - 1 - PW, G, m)
+        xp = backend.xp(gy)
+        gx = xp.empty((gy.shape[0],) + self.inputs[0].shape[1:], gy.dtype) if need_gx else None
+        Vs = self.saved.Vs if need_gW else [None] * len(parts)
+        gUs = threads.in_parallel([functools.partial(self.backward_part, gy, gx, images, V)
+                                   for images, V in zip(parts, Vs)], gemm=True)
+        gW = None
         if need_gW:
-            AT, Gm, _ = cook_toom(m, r)
-            N, _, OH, OW = gy.shape
-            TH, TW = -(-OH // m), -(-OW // m)
-            with backend.on_device(backend.device_of(gy)):
-                gyt = xp.zeros((N, O, TH * m, TW * m), gy.dtype)
-            gyt[:, :, :OH, :OW] = gy  # outputs dropped from the remainder tiles had no gradient
-            Y = gyt.reshape(N, O, TH, m, TW, m).transpose(3, 5, 1, 0, 2, 4)
-            Z = transform(AT.T, Y).reshape(V.shape[0], G, O // G, -1)
-            gU = xp.matmul(Z, V.swapaxes(2, 3))  # (alpha^2, G, O/G, Cg): the sum over tiles is in the GEMM
-            alpha = m + r - 1
-            gW = transform(Gm.T, gU.reshape(alpha, alpha, O, Cg)).transpose(2, 3, 0, 1)
-            gW = xp.ascontiguousarray(gW)
+            (O, Cg, r, _), alpha = w.shape, self.m + w.shape[2] - 1
+            _, Gm, _ = cook_toom(self.m, r)
+            gU = sum(gUs[1:], gUs[0])  # the sum over all tiles, part by part
+            gW = xp.ascontiguousarray(transform(Gm.T, gU.reshape(alpha, alpha, O, Cg)).transpose(2, 3, 0, 1))
         if len(self.inputs) == 2:
             return gx, gW
         return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
+
+    def backward_part(self, gy, gx, images, V):
+        """gx of these images (written into ``gx`` unless it is None), and their gU when V is given."""
+        w, G, m, (PH, PW) = self.saved.w, self.groups, self.m, self.padding
+        (O, Cg, r, _), xp, gy = w.shape, backend.xp(gy), gy[images]
+        if gx is not None:
+            flipped = w[:, :, ::-1, ::-1].reshape(G, O // G, Cg, r, r).swapaxes(1, 2).reshape(G * Cg, O // G, r, r)
+            gx[images] = correlate(gy, flipped, r - 1 - PH, r - 1 - PW, G, m)[0]
+        if V is None:
+            return None
+        AT, _, _ = cook_toom(m, r)
+        N, _, OH, OW = gy.shape
+        TH, TW = -(-OH // m), -(-OW // m)
+        with backend.on_device(backend.device_of(gy)):
+            gyt = xp.zeros((N, O, TH * m, TW * m), gy.dtype)
+        gyt[:, :, :OH, :OW] = gy  # outputs dropped from the remainder tiles had no gradient
+        Y = gyt.reshape(N, O, TH, m, TW, m).transpose(3, 5, 1, 0, 2, 4)
+        Z = transform(AT.T, Y).reshape(V.shape[0], G, O // G, -1)
+        return xp.matmul(Z, V.swapaxes(2, 3))  # (alpha^2, G, O/G, Cg): the sum over tiles is in the GEMM
 
 
 ALGORITHMS = ("auto", "im2col", "winograd")
