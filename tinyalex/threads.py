@@ -67,12 +67,14 @@ def _executor(n):
         return _pool
 
 
-def slices(n, values):
-    """The consecutive slices, one per thread, that cut n images holding ``values`` numbers in all: at
-    most ``count()`` of them, at most n, and none smaller than MIN_PART values (a single slice(None)
-    when one thread is all that is worth it)."""
+def slices(array, values=None):
+    """The consecutive slices of ``array``'s first axis (its n images), one per thread, for work of
+    ``values`` numbers in all (default: the array's size): at most ``count()`` of them, at most n, and
+    none smaller than MIN_PART values. A single slice(None) when one thread is all that is worth it,
+    and for a CuPy array."""
+    n, values = array.shape[0], array.size if values is None else values
     w = min(count(), n, values // MIN_PART)
-    if w <= 1:
+    if w <= 1 or backend.xp(array) is not np:
         return [slice(None)]
     bounds = [n * i // w for i in range(w + 1)]
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
@@ -123,5 +125,4 @@ def over_batch(array, part):
     ``part`` writes its results into arrays made beforehand (``out[images] = ...``); what it returns
     is dropped. Too small an array, one thread, or a CuPy array: one call, ``part(slice(None))``.
     """
-    parts = slices(array.shape[0], array.size) if backend.xp(array) is np else [slice(None)]
-    in_parallel([functools.partial(part, s) for s in parts])
+    in_parallel([functools.partial(part, s) for s in slices(array)])

@@ -5,8 +5,6 @@ im2col, col2im) is in ``im2col.py``, and conv2d is im2col + one GEMM per group.
 """
 import functools
 
-import numpy as np
-
 from .. import backend, threads
 from ..tensor import Function
 from . import checks, winograd
@@ -44,8 +42,8 @@ class Conv2d(Function):
         (SH, SW), (PH, PW) = self.stride, self.padding
         OH, OW = conv_outsize(H, KH, SH, PH), conv_outsize(W, KW, SW, PW)
         y = backend.xp(x).empty((N, w.shape[0], OH, OW), x.dtype)
-        parts = threads.slices(N, x.size * KH * KW) if backend.xp(x) is np else [slice(None)]
-        calls = [functools.partial(self.forward_part, x, w, b, y, images, OH, OW) for images in parts]
+        calls = [functools.partial(self.forward_part, x, w, b, y, images, OH, OW)
+                 for images in threads.slices(x, x.size * KH * KW)]
         self.save_for_backward(parts=threads.in_parallel(calls, gemm=True), w=w)
         return y
 

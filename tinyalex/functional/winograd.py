@@ -157,7 +157,7 @@ class Winograd2d(Function):
         xp = backend.xp(x)
         y = xp.empty((N, w.shape[0], H + 2 * PH - r + 1, W + 2 * PW - r + 1), x.dtype)
         # on the CPU one part of the batch per thread, each with a one-thread BLAS (as im2col's Conv2d)
-        parts = threads.slices(N, x.size * r * r) if xp is np else [slice(None)]
+        parts = threads.slices(x, x.size * r * r)
         calls = [functools.partial(self.forward_part, x, w, b, y, images) for images in parts]
         Vs = threads.in_parallel(calls, gemm=True)
         # the transformed tiles are kept only when the weight gradient will need them
@@ -174,7 +174,7 @@ class Winograd2d(Function):
         return V
 
     def backward(self, gy):
-        w, parts, G = self.saved.w, self.saved.parts, self.groups
+        w, parts = self.saved.w, self.saved.parts
         need_gx, need_gW = self.needs_input_grad[:2]
         xp = backend.xp(gy)
         gx = xp.empty((gy.shape[0],) + self.inputs[0].shape[1:], gy.dtype) if need_gx else None
