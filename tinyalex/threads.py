@@ -2,10 +2,10 @@
 
 A large GEMM keeps every core busy (the BLAS has threads of its own); the passes between the GEMMs
 (pooling, LRN, the layout moves) are NumPy loops over whole arrays, on one core, and a convolution's
-thin GEMMs split badly over the BLAS's threads. NumPy's ufuncs
-release the GIL while they run over large arrays, so the images of a batch cut into W consecutive
-parts, one per thread, run those loops side by side: ``over_batch(n, part)`` calls ``part(images)``
-for each part's slice of the n images and returns when all are done. Each image's result depends on
+thin GEMMs split badly over the BLAS's threads. NumPy's ufuncs and BLAS release the GIL while they
+run over large arrays, so the images of a batch cut into W consecutive parts, one per thread, run
+side by side: ``over_batch(n, part)`` calls ``part(images)`` for each part's slice of the n images
+and returns when all are done. Each image's result depends on
 that image alone, so the parts compute exactly what one call over the whole batch computes.
 ``slices`` and ``in_parallel`` are the two halves of it, for an op that keeps what its parts return
 (im2col's convolution: each part copies, multiplies on a one-thread BLAS, and keeps its columns).
@@ -86,7 +86,7 @@ def in_parallel(calls, gemm=False):
 
     ``gemm=True``: the calls multiply matrices; NumPy's BLAS is held at one thread of its own while
     they run, so that W single-thread GEMMs on W cores replace one GEMM split W ways (thin products,
-    as a convolution's, split badly: lesson 14 and BENCHMARKS.md measure it).
+    as a convolution's, split badly: BENCHMARKS.md measures it).
     """
     if len(calls) == 1:
         return [calls[0]()]

@@ -9,7 +9,7 @@ from .. import backend
 
 
 def blas_threads():
-    """Threads of NumPy's BLAS, read with threadpoolctl when it is installed (``.[bench]``); else the
+    """Threads of NumPy's BLAS, read with threadpoolctl (a dependency of tinyalex); where it is missing, the
     count set in the environment (OPENBLAS_NUM_THREADS, OMP_NUM_THREADS, MKL_NUM_THREADS), or None."""
     try:
         import threadpoolctl

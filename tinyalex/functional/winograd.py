@@ -117,16 +117,24 @@ def input_tiles(x, m, alpha, PH, PW):
     return D, (OH, OW)
 
 
-def correlate(x, w, PH, PW, groups, m):
+def filters(w, m, groups):
+    """U = G g G^T for every filter g of w (O, C/groups, r, r), by F(m x m, r x r): (alpha^2, groups,
+    O/groups, C/groups), the left factors of correlate's products."""
+    (O, Cg, r, _), alpha = w.shape, m + w.shape[2] - 1
+    return transform(cook_toom(m, r)[1], w.transpose(2, 3, 0, 1)).reshape(alpha * alpha, groups, O // groups, Cg)
+
+
+def correlate(x, w, PH, PW, groups, m, U=None):
     """Stride-1 correlation of x (N, C, H, W) with w (O, C/groups, r, r) padded by (PH, PW) (negative
-    crops) by F(m x m, r x r): (N, O, OH, OW). The transformed tiles V are returned for the weight gradient."""
+    crops) by F(m x m, r x r): (N, O, OH, OW). The transformed tiles V are returned for the weight gradient.
+    ``U``: ``filters(w, m, groups)`` when made already (the parts of a batch share one)."""
     xp, (O, Cg, r, _), G = backend.xp(x), w.shape, groups
     alpha = m + r - 1
-    AT, Gm, BT = cook_toom(m, r)
+    AT, _, BT = cook_toom(m, r)
     D, (OH, OW) = input_tiles(x, m, alpha, PH, PW)
     _, _, C, N, TH, TW = D.shape
     V = transform(BT, D).reshape(alpha * alpha, G, Cg, N * TH * TW)
-    U = transform(Gm, w.transpose(2, 3, 0, 1)).reshape(alpha * alpha, G, O // G, Cg)
+    U = filters(w, m, G) if U is None else U
     M = xp.matmul(U, V).reshape(alpha, alpha, O, N, TH, TW)  # alpha^2 x groups GEMMs over all tiles
     Y = transform(AT, M).transpose(3, 2, 4, 0, 5, 1).reshape(N, O, TH * m, TW * m)
     return Y[:, :, :OH, :OW], V
@@ -141,10 +149,11 @@ class Winograd2d(Function):
       gW: the adjoint of forward's products, gU[xi, nu] = Z[xi, nu] V[xi, nu]^T summed over all tiles,
           with Z = A gy_tile A^T the transformed m x m tiles of gy, then gW = G^T gU G;
       gb: gy summed over N, OH, OW.
-    On the CPU the batch is cut into one part per thread, each part on a one-thread BLAS, and the
-    parts' gU are summed. Only the gradients asked for are computed (``needs_input_grad``). It is labelled a Conv2d, with
-    the stride, padding and groups of one, so that traces and benchmarks see the same convolution
-    whichever algorithm computes it; ``algorithm`` tells them apart.
+    On the CPU the batch is cut into one part per thread, each part on a one-thread BLAS, the filters
+    transformed once for all parts, and the parts' gU summed. Only the gradients asked for are
+    computed (``needs_input_grad``). It is labelled a Conv2d, with the stride, padding and groups of
+    one, so that traces and benchmarks see the same convolution whichever algorithm computes it;
+    ``algorithm`` tells them apart.
     """
 
     label, algorithm, stride = "Conv2d", "winograd", (1, 1)
@@ -158,15 +167,16 @@ class Winograd2d(Function):
         y = xp.empty((N, w.shape[0], H + 2 * PH - r + 1, W + 2 * PW - r + 1), x.dtype)
         # on the CPU one part of the batch per thread, each with a one-thread BLAS (as im2col's Conv2d)
         parts = threads.slices(x, x.size * r * r)
-        calls = [functools.partial(self.forward_part, x, w, b, y, images) for images in parts]
+        U = filters(w, self.m, self.groups)
+        calls = [functools.partial(self.forward_part, x, w, U, b, y, images) for images in parts]
         Vs = threads.in_parallel(calls, gemm=True)
         # the transformed tiles are kept only when the weight gradient will need them
         self.save_for_backward(w=w, parts=parts, Vs=Vs if self.needs_input_grad[1] else None)
         return y
 
-    def forward_part(self, x, w, b, y, images):
+    def forward_part(self, x, w, U, b, y, images):
         (PH, PW), m = self.padding, self.m
-        Y, V = correlate(x[images], w, PH, PW, self.groups, m)
+        Y, V = correlate(x[images], w, PH, PW, self.groups, m, U)
         if b is None:
             y[images] = Y
         else:
@@ -177,9 +187,15 @@ class Winograd2d(Function):
         w, parts = self.saved.w, self.saved.parts
         need_gx, need_gW = self.needs_input_grad[:2]
         xp = backend.xp(gy)
-        gx = xp.empty((gy.shape[0],) + self.inputs[0].shape[1:], gy.dtype) if need_gx else None
+        gx = flipped = None
+        if need_gx:
+            # the input gradient is the correlation of gy with the flipped filters, maps and channels swapped
+            gx = xp.empty((gy.shape[0],) + self.inputs[0].shape[1:], gy.dtype)
+            (O, Cg, r, _), G = w.shape, self.groups
+            flipped = w[:, :, ::-1, ::-1].reshape(G, O // G, Cg, r, r).swapaxes(1, 2).reshape(G * Cg, O // G, r, r)
+            flipped = (flipped, filters(flipped, self.m, G))
         Vs = self.saved.Vs if need_gW else [None] * len(parts)
-        gUs = threads.in_parallel([functools.partial(self.backward_part, gy, gx, images, V)
+        gUs = threads.in_parallel([functools.partial(self.backward_part, gy, gx, flipped, images, V)
                                    for images, V in zip(parts, Vs)], gemm=True)
         gW = None
         if need_gW:
@@ -191,13 +207,13 @@ class Winograd2d(Function):
             return gx, gW
         return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
 
-    def backward_part(self, gy, gx, images, V):
-        """gx of these images (written into ``gx`` unless it is None), and their gU when V is given."""
+    def backward_part(self, gy, gx, flipped, images, V):
+        """gx of these images (written into ``gx`` unless it is None; ``flipped``: the flipped filters
+        and their transform), and their gU when V is given."""
         w, G, m, (PH, PW) = self.saved.w, self.groups, self.m, self.padding
-        (O, Cg, r, _), xp, gy = w.shape, backend.xp(gy), gy[images]
+        (O, _, r, _), xp, gy = w.shape, backend.xp(gy), gy[images]
         if gx is not None:
-            flipped = w[:, :, ::-1, ::-1].reshape(G, O // G, Cg, r, r).swapaxes(1, 2).reshape(G * Cg, O // G, r, r)
-            gx[images] = correlate(gy, flipped, r - 1 - PH, r - 1 - PW, G, m)[0]
+            gx[images] = correlate(gy, flipped[0], r - 1 - PH, r - 1 - PW, G, m, flipped[1])[0]
         if V is None:
             return None
         AT, _, _ = cook_toom(m, r)
