@@ -247,7 +247,7 @@ D, (OH, OW) = winograd.input_tiles(x_small, 2, 4, 1, 1)
 V_all = winograd.transform(BT, D)
 U_all = winograd.transform(G, w_small.transpose(2, 3, 0, 1))
 print(f"x {x_small.shape}, w {w_small.shape}, padding 1 -> {OH}x{OW} outputs in tiles D {D.shape} "
-      f"(alpha, alpha, C, N, TH, TW); V {V_all.shape}, U {U_all.shape} (alpha, alpha, O, C)")
+      f"(alpha, alpha, C, TH, TW, N); V {V_all.shape}, U {U_all.shape} (alpha, alpha, O, C)")
 (N, C, _, _), O, n_tiles = x_small.shape, w_small.shape[0], int(np.prod(D.shape[3:]))
 print(f"products: 16 GEMMs of ({O} x {C}) @ ({C} x {n_tiles} tiles) = {16 * O * C * n_tiles:,} multiplications, "
       f"against im2col's {N * O * OH * OW * C * 9:,}")

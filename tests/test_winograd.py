@@ -34,8 +34,10 @@ def test_a_tile_with_no_interpolation_points_is_refused():
 
 
 # (x shape, weight shape, padding, groups): remainder tiles (sizes not multiples of m), odd and
-# rectangular maps, groups, padding wider than the filter (its input gradient crops gy)
+# rectangular maps, groups, padding wider than the filter (its input gradient crops gy), and maps
+# that the tiles cover exactly (no remainder: the blocks are written straight to their places)
 CASES = [
+    ((2, 3, 8, 4), (4, 3, 3, 3), (1, 1), 1),
     ((2, 3, 7, 9), (4, 3, 3, 3), (1, 1), 1),
     ((1, 4, 6, 5), (6, 2, 3, 3), (0, 2), 2),
     ((2, 2, 5, 5), (3, 2, 3, 3), (3, 3), 1),
@@ -115,9 +117,9 @@ def test_the_first_layer_never_computes_the_images_gradient(rng, monkeypatch, al
     """The images need no gradient: neither col2im's sum nor Winograd's correlation of gy runs for it."""
     calls = []
     for module, name in ((conv, "add_columns"), (winograd, "correlate")):
-        def spy(*args, original=getattr(module, name)):
+        def spy(*args, original=getattr(module, name), **kwargs):
             calls.append(name)
-            return original(*args)
+            return original(*args, **kwargs)
         monkeypatch.setattr(module, name, spy)
     x = ta.tensor(rng.standard_normal((2, 3, 6, 6)))
     w = ta.tensor(rng.standard_normal((4, 3, 3, 3)), requires_grad=True)
