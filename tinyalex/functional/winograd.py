@@ -31,9 +31,10 @@ product over channels: M[xi, nu] (O, tiles) = U[xi, nu] (O, C) @ V[xi, nu] (C, t
 transformed filters and V the transformed input tiles, batched over the positions and the groups.
 
 Tile sizes and their float32 error (the points 0, +-1, +-2, infinity are the small ones; larger
-points make V_alpha^-1 worse conditioned and the error grows with alpha): F(2x2, 3x3) and
-F(4x4, 3x3) for 3x3 filters (2.25x and 4x fewer multiplications), F(2x2, 5x5) with 6x6 tiles for
-5x5 filters (2.8x fewer). The measured errors are stated in tests/test_winograd.py.
+points make V_alpha^-1 worse conditioned and the error grows with alpha, so the 8x8 tiles take
++-1/2, whose powers shrink, before +-3): F(2x2, 3x3) and F(4x4, 3x3) for 3x3 filters (2.25x and 4x
+fewer multiplications), F(2x2, 5x5) with 6x6 tiles and F(4x4, 5x5) with 8x8 tiles for 5x5 filters
+(2.8x and 6.25x fewer). The measured errors are stated in tests/test_winograd.py.
 """
 import functools
 from fractions import Fraction
@@ -44,10 +45,11 @@ from .. import backend, threads
 from ..tensor import Function
 
 # the interpolation points for a tile of alpha inputs: alpha - 1 finite ones, then infinity (None)
-POINTS = {4: (0, 1, -1, None), 6: (0, 1, -1, 2, -2, None)}
+POINTS = {4: (0, 1, -1, None), 6: (0, 1, -1, 2, -2, None),
+          8: (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2), None)}
 
 # outputs per tile side m for each filter size r: F(m x m, r x r) has tiles of alpha = m + r - 1
-TILE = {3: 4, 5: 2}
+TILE = {3: 4, 5: 4}
 
 
 def evaluation(points, k):
@@ -248,41 +250,58 @@ def check_algorithm(op, algorithm):
         raise ValueError(f"{op}: algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, got {algorithm!r}")
 
 
+# the input and output channels per group at which "auto" takes Winograd, per filter size: (fewest, most)
+CHANNELS = {3: (128, None), 5: (32, 64)}
+MIN_IMAGES_PER_THREAD_3X3 = 32
+
+
 def choose(algorithm, x_shape, w_shape, stride, padding, groups):
     """The tile side m of the Winograd algorithm conv2d should use, or None for im2col.
 
-    "winograd" takes F(4x4, 3x3) for 3x3 filters and F(2x2, 5x5) for 5x5 ones (``TILE``) and refuses
-    other filters and strides. "auto" takes F(4x4, 3x3) for a stride-1 3x3 filter with at least 128
-    input and 128 output channels per group whose 4x4 tiles are at least 3/4 used (the remainder
-    tiles compute outputs that are dropped: 13x13 maps fill 169 of 256), and im2col everywhere else.
+    "winograd" takes F(4x4, 3x3) for 3x3 filters and F(4x4, 5x5) for 5x5 ones (``TILE``) and refuses
+    other filters and strides. "auto" takes F(4x4, r x r) for a stride-1 square filter when
 
-    The rule comes from in-process interleaved A/B ratios, im2col time / Winograd time for forward and
-    backward of one layer in float32 (median of 5 rounds, one BLAS thread, measured on a machine loaded
-    by a training run, so the ratios are rough):
+      - each group's input and output channels are within ``CHANNELS[r]``: at least 128 for 3x3,
+        32 to 64 for 5x5 (AlexNet's conv2, 48 -> 128 per group, is faster alone on F(4x4, 5x5) but
+        makes the training step slower: 0.84x on AlexNet-CIFAR, 0.86x on AlexNet at batch 16),
+      - the 4x4 tiles are at least 3/4 used (the remainder tiles compute outputs that are dropped:
+        13x13 maps fill 169 of 256), and
+      - for 3x3 filters, each thread's part of the batch has at least 32 images (the tiles of a
+        small map are few, and the images are the inner runs of the tile copy),
 
-        layer (batch)                          F(2x2,3x3)  F(4x4,3x3)  F(2x2,5x5)
-        AlexNet-CIFAR conv3-5, 8x8 (128)       1.27-1.30   1.61-1.77
-        VGG 256->512 at 28x28 (8)              1.12        1.79
-        VGG 512->512 at 14x14 (16)             1.75        2.10
-        VGG 128->256 at 56x56 (4)              0.96        1.38
-        AlexNet conv3-5, 13x13 (16)            1.07-1.24   1.16-1.30       (remainder tiles)
-        VGG conv1, 3 channels at 224 (2)       0.17        0.26
-        AlexNet-CIFAR conv2 48->128, 16x16 (128)                       0.52
-        four-layer CNN 3->32, 32->32, 32->64 (128)                     0.30, 0.54, 0.38
+    and im2col everywhere else. The rule comes from in-process interleaved A/B ratios, im2col time /
+    Winograd time for forward and backward of one layer in float32, 2 threads, each convolution's
+    batch in one part per thread with a one-thread BLAS (``runs``: median of 5 rounds, quiet machine,
+    BENCHMARKS.md "Winograd with the images last"):
+
+        layer (batch)                                 F(2x2,r x r)  F(4x4,r x r)
+        AlexNet-CIFAR conv3, conv4, conv5, 8x8 (128)                1.22, 1.15, 1.12
+        AlexNet-CIFAR conv3, 8x8 (32)                               0.91
+        AlexNet conv3, conv4, 13x13 (16)              0.79, 0.75    0.80, 0.87      (remainder tiles)
+        VGG 256->512 at 28x28 (32; 8)                               1.02; 1.05
+        VGG 512->512 at 14x14 (16)                                  0.71            (remainder tiles)
+        VGG 128->256 at 56x56 (4)                                   0.72
+        four-layer CNN 5x5 3->32, 32->32, 32->64 (128) 0.19, 1.05, 0.75   0.41, 2.06, 1.14
+        AlexNet-CIFAR conv2 5x5 96->256 in 2 groups (128)  0.35     1.06
+        AlexNet conv2 5x5 96->256 in 2 groups, 27x27 (16)  0.40     1.12
 
     Few channels leave the tile transforms (memory-bound, alpha^2/m^2 times the data) to dominate the
-    GEMMs; 6x6 tiles for two outputs move 9x the data, so 5x5 filters stay on im2col.
+    GEMMs: F(2x2, 5x5)'s 6x6 tiles for 2x2 outputs move 9x the data, F(4x4, 5x5)'s 8x8 tiles 4x.
     """
     check_algorithm("conv2d", algorithm)
-    (_, C, H, W), (O, _, KH, KW) = x_shape, w_shape
+    (N, C, H, W), (O, _, KH, KW) = x_shape, w_shape
     fits = tuple(stride) == (1, 1) and KH == KW and KH in TILE
     if algorithm == "winograd" and not fits:
         raise ValueError(f"conv2d: algorithm='winograd' needs stride 1 and a square filter of size "
                          f"{' or '.join(map(str, TILE))}, got stride {tuple(stride)} and a {KH}x{KW} filter")
     if algorithm == "winograd":
         return TILE[KH]
-    if algorithm == "auto" and fits and KH == 3 and min(C, O) // groups >= 128:
-        OH, OW = H + 2 * padding[0] - 2, W + 2 * padding[1] - 2
-        if 4 * OH * OW >= 3 * (4 * -(-OH // 4)) * (4 * -(-OW // 4)):
-            return 4
-    return None
+    if algorithm != "auto" or not fits:
+        return None
+    fewest, most = CHANNELS[KH]
+    if min(C, O) // groups < fewest or (most is not None and max(C, O) // groups > most):
+        return None
+    if KH == 3 and N < MIN_IMAGES_PER_THREAD_3X3 * threads.count():
+        return None
+    m, (OH, OW) = TILE[KH], (H + 2 * padding[0] - KH + 1, W + 2 * padding[1] - KW + 1)
+    return m if 4 * OH * OW >= 3 * (m * -(-OH // m)) * (m * -(-OW // m)) else None
