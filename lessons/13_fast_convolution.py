@@ -47,7 +47,7 @@ lesson = common.Lesson("13", "fast convolution", "Lavin and Gray 2016",
                                        "layers and timings of the layers at batch 1 (one round)", "5 s"),
                              "default": ("the multiplication counts, the worked example, float32 errors on "
                                          "seven AlexNet and VGG layers, and im2col against Winograd timed on "
-                                         "twelve layers (5 rounds)", "1 min on a 2-core CPU")})
+                                         "twelve layers (5 rounds)", "2 min on a 2-core CPU")})
 
 # %% [markdown]
 # ## 1. Multiplications per output
@@ -174,9 +174,10 @@ lesson.record(tiles={name: {"alpha": m + r - 1, "direct": r * r, "winograd": (m 
 # tile that fits}; multiplications[network]["total"] = {direct, fewest (the best tile where one fits)}
 
 # %% [markdown]
-# AlexNet's convolutions get about 2x: conv1 (11x11 at stride 4) holds a sixth of their
-# multiplications and has no Winograd algorithm, conv2's 5x5 filters need 6x6 tiles for 2x2 outputs
-# (2.78x at best), and conv3-5 waste a third of their 4x4 tiles on 13x13 maps. VGG-16 is nothing but
+# AlexNet's convolutions get about 2.5x: conv1 (11x11 at stride 4) holds a sixth of their
+# multiplications and has no Winograd algorithm, conv2's 5x5 filters get 5.8x from the 8x8 tiles of
+# F(4x4, 5x5) (6.25x less the remainder tiles of its 27x27 maps; 2.78x from 6x6 tiles), and conv3-5
+# waste a third of their 4x4 tiles on 13x13 maps. VGG-16 is nothing but
 # stride-1 3x3 layers on maps of 224 / 2^k, close to the ideal 4x (3.06x on its 14x14 maps).
 #
 # ## 2. The transforms on a worked example
@@ -325,13 +326,15 @@ for label, e in errors.items():
 lesson.record(float32_error=errors)  # keys: float32_error[layer][algorithm] = {y, gx, gW} max relative errors
 
 # %% [markdown]
-# In the default run of lessons/README.md, F(2x2, 3x3) stays at im2col's own float32 error (6-7e-7
-# against 4-7e-7), while the 6x6 tiles of F(4x4, 3x3) and F(2x2, 5x5) reach 0.8-1.4e-5, 13 to 29
-# times im2col's (the tolerances of tests/test_winograd.py are set from such measurements).
+# In the default run of lessons/README.md, F(2x2, 3x3) stays at im2col's own float32 error (6-9e-7
+# against 5-7e-7), while the 6x6 tiles of F(4x4, 3x3) and F(2x2, 5x5) reach 0.3-1.8e-5 and the 8x8
+# tiles of F(4x4, 5x5) 1.0-1.3e-5, up to 25 times im2col's (the tolerances of tests/test_winograd.py
+# are set from such measurements).
 #
 # Why: B^T is the inverse of the evaluation matrix at the points, and a larger tile needs more
 # points, farther apart (0, +-1, +-2, infinity for alpha = 6): the matrices get larger entries and
-# fractions such as 1/24, and rounding errors are amplified by their condition number.
+# fractions such as 1/24, and rounding errors are amplified by their condition number. The 8x8 tiles
+# add +-1/2 rather than +-3, whose powers (up to 3^7) would grow the entries far more.
 
 # %%
 for alpha in sorted(winograd.POINTS):
@@ -422,15 +425,17 @@ lesson.record(speed=speed, speed_settings={"warmup": warmup, "repeat": repeat, "
 
 # %% [markdown]
 # Winograd wins where the GEMMs dominate: many channels (U @ V is then a large matrix product, and the
-# transforms are a small part of the work) and maps that fill their tiles. It loses where the
-# transforms dominate: 3 input channels (VGG's conv1_1: the transforms move alpha^2 / m^2 times the
-# data for 27 products per output), and 5x5 filters with few channels, whose 6x6 tiles for 2x2 outputs
-# move 9 times the data. `choose` takes F(4x4, 3x3) for stride-1 3x3 layers with at least 128 channels
-# in and out per group whose tiles are at least 3/4 used. AlexNet's 13x13 maps (169 of 256 tile
-# outputs used) stay on im2col: the measurements behind the rule (in `choose`'s docstring) found
-# F(4x4, 3x3) only 1.16-1.30x faster there. Where a run measures a clearer gain, the table says NO:
-# the run in lessons/README.md measured 1.48x on AlexNet's conv3 and 1.30x on conv4, so on that
-# machine the rule gave away a little there.
+# transforms are a small part of the work), maps that fill their tiles, and batches large enough that
+# each thread's part has many tiles. It loses where the transforms dominate: 3 input channels (VGG's
+# conv1_1, the four-layer CNN's conv1: the transforms move alpha^2 / m^2 times the data for 27 or 75
+# products per output), and 5x5 filters on 6x6 tiles for 2x2 outputs, which move 9 times the data
+# (F(4x4, 5x5)'s 8x8 tiles move 4 times). `choose` takes F(4x4, 3x3) for stride-1 3x3 layers with at
+# least 128 channels in and out per group whose tiles are at least 3/4 used, when each thread has at
+# least 32 images; and F(4x4, 5x5) for stride-1 5x5 layers of 32 to 64 channels per group (the
+# four-layer CNN's conv2 and conv3). AlexNet's 13x13 maps (169 of 256 tile outputs used) stay on
+# im2col, and so does AlexNet's conv2 (48 -> 128 per group), which is faster alone on F(4x4, 5x5) but
+# made the training step slower (the measurements behind the rule are in `choose`'s docstring).
+# Where a run measures a clear gain that `choose` does not take, the table says NO.
 #
 # The figure: left, how many times fewer multiplications the best tile needs in each layer of AlexNet
 # and VGG-16; middle, the measured speedup of each tile on each timed layer (the ring marks what
