@@ -263,7 +263,7 @@ def choose(algorithm, x_shape, w_shape, stride, padding, groups):
 
       - each group's input and output channels are within ``CHANNELS[r]``: at least 128 for 3x3,
         32 to 64 for 5x5 (AlexNet's conv2, 48 -> 128 per group, is faster alone on F(4x4, 5x5) but
-        makes the training step slower: 0.84x on AlexNet-CIFAR, 0.86x on AlexNet at batch 16),
+        makes the training step slower: 0.84-0.92x on AlexNet-CIFAR, 0.86x on AlexNet at batch 16),
       - the 4x4 tiles are at least 3/4 used (the remainder tiles compute outputs that are dropped:
         13x13 maps fill 169 of 256), and
       - for 3x3 filters, each thread's part of the batch has at least 32 images (the tiles of a
