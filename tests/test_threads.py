@@ -143,7 +143,7 @@ def test_a_winograd_convolution_cut_into_parts_on_threads_matches_the_loop_refer
     x, w, b = (ta.tensor(rng.standard_normal(s), requires_grad=True) for s in ((N, C, H, W), (O, Cg, K, K), (O,)))
     with threads.workers(workers):
         y = F.conv2d(x, w, b, 1, padding, groups, algorithm="winograd")
-        assert y.creator.algorithm == "winograd" and len(y.creator.saved.chunks) == workers
+        assert y.creator.algorithm == "winograd" and len(y.creator.saved.parts) == workers
         gy = rng.standard_normal(y.shape)
         y.backward(gy)
     np.testing.assert_allclose(y.numpy(), conv2d_reference(x.data, w.data, b.data, (1, 1), padding, groups),

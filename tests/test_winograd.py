@@ -63,22 +63,6 @@ def test_winograd_matches_the_loop_reference_in_float64(rng, m, x_shape, w_shape
         np.testing.assert_allclose(got, want, atol=1e-11)
 
 
-def test_winograd_in_chunks_of_one_image_matches_the_loop_reference(rng, monkeypatch):
-    """On the CPU a part of the batch goes a chunk of images at a time (CPU_CHUNK_BYTES); with chunks
-    of one image the chunks' gU summed and gx per chunk still equal the loop reference."""
-    monkeypatch.setattr(winograd, "CPU_CHUNK_BYTES", 1)
-    x, w, b = _tensors(rng, (3, 4, 7, 6), (6, 2, 5, 5))
-    fn = winograd.Winograd2d((2, 2), 2, 4)
-    with threads.workers(1):
-        y = fn(x, w, b)
-    assert fn.saved.chunks == [[slice(0, 1), slice(1, 2), slice(2, 3)]]  # one part, three chunks
-    np.testing.assert_allclose(y.data, conv2d_reference(x.data, w.data, b.data, 1, (2, 2), 2), atol=1e-11)
-    gy = rng.standard_normal(y.shape)
-    y.backward(gy)
-    for got, want in zip((x.grad, w.grad, b.grad), conv2d_backward_reference(x.data, w.data, gy, 1, (2, 2), 2)):
-        np.testing.assert_allclose(got, want, atol=1e-11)
-
-
 @pytest.mark.parametrize("m, x_shape, w_shape, padding, groups", FAST_CASES)
 def test_winograd_gradcheck(rng, m, x_shape, w_shape, padding, groups):
     assert ta.gradcheck(lambda x, w, b: winograd.Winograd2d(padding, groups, m)(x, w, b),

@@ -51,11 +51,6 @@ POINTS = {4: (0, 1, -1, None), 6: (0, 1, -1, 2, -2, None),
 # outputs per tile side m for each filter size r: F(m x m, r x r) has tiles of alpha = m + r - 1
 TILE = {3: 4, 5: 4}
 
-# Bytes of the products M (alpha^2 x O x tiles) of a chunk of images on the CPU: a chunk's tiles, their
-# products and its output blocks then stay in the core's cache from one step to the next (1.08x on
-# the four-layer CNN's step at 4 MB, 1.18x at 1 MB; neutral on AlexNet-CIFAR). A GPU takes its part whole.
-CPU_CHUNK_BYTES = 1 << 20
-
 
 def evaluation(points, k):
     """V_k: row [1, p, p^2, ..., p^(k-1)] for each finite point p and [0, ..., 0, 1] for infinity (None),
@@ -171,9 +166,8 @@ class Winograd2d(Function):
       gW: the adjoint of forward's products, gU[xi, nu] = Z[xi, nu] V[xi, nu]^T summed over all tiles,
           with Z = A gy_tile A^T the transformed m x m tiles of gy, then gW = G^T gU G;
       gb: gy summed over N, OH, OW.
-    On the CPU the batch is cut into one part per thread, each part on a one-thread BLAS and taken
-    a chunk of images at a time (``CPU_CHUNK_BYTES``), the filters transformed once for all, and the
-    chunks' gU summed. Only the gradients asked for are
+    On the CPU the batch is cut into one part per thread, each part on a one-thread BLAS, the filters
+    transformed once for all parts, and the parts' gU summed. Only the gradients asked for are
     computed (``needs_input_grad``). It is labelled a Conv2d, with the stride, padding and groups of
     one, so that traces and benchmarks see the same convolution whichever algorithm computes it;
     ``algorithm`` tells them apart.
@@ -191,32 +185,18 @@ class Winograd2d(Function):
         # on the CPU one part of the batch per thread, each with a one-thread BLAS (as im2col's Conv2d)
         parts = threads.slices(x, x.size * r * r)
         U = filters(w, self.m, self.groups)
-        chunks = [self.chunks(x, images, w.shape) for images in parts]
-        calls = [functools.partial(self.forward_part, x, w, U, b, y, part) for part in chunks]
+        calls = [functools.partial(self.forward_part, x, w, U, b, y, images) for images in parts]
         Vs = threads.in_parallel(calls, gemm=True)
         # the transformed tiles are kept only when the weight gradient will need them
-        self.save_for_backward(w=w, chunks=chunks, Vs=Vs if self.needs_input_grad[1] else None)
+        self.save_for_backward(w=w, parts=parts, Vs=Vs if self.needs_input_grad[1] else None)
         return y
 
-    def chunks(self, x, images, w_shape):
-        """Consecutive slices of x[images] whose products M take at most CPU_CHUNK_BYTES each on the
-        CPU (at least one image each); the whole slice for a CuPy array."""
-        (O, _, r, _), (N, C, H, W), (PH, PW), m = w_shape, x.shape, self.padding, self.m
-        if backend.xp(x) is not np:
-            return [images]
-        tiles = -(-(H + 2 * PH - r + 1) // m) * -(-(W + 2 * PW - r + 1) // m)
-        per_image = (m + r - 1) ** 2 * max(O, C) * tiles * x.itemsize  # gx's products have C maps
-        start, stop, _ = images.indices(N)
-        n = max(1, CPU_CHUNK_BYTES // per_image)
-        return [slice(a, min(a + n, stop)) for a in range(start, stop, n)]
-
-    def forward_part(self, x, w, U, b, y, chunks):
-        """y of these chunks of images; returns their transformed tiles V, chunk by chunk."""
+    def forward_part(self, x, w, U, b, y, images):
         (PH, PW), m = self.padding, self.m
-        return [correlate(x[n], w, PH, PW, self.groups, m, U, b, out=y[n])[1] for n in chunks]
+        return correlate(x[images], w, PH, PW, self.groups, m, U, b, out=y[images])[1]
 
     def backward(self, gy):
-        w, chunks = self.saved.w, self.saved.chunks
+        w, parts = self.saved.w, self.saved.parts
         need_gx, need_gW = self.needs_input_grad[:2]
         xp = backend.xp(gy)
         gx = flipped = None
@@ -226,26 +206,20 @@ class Winograd2d(Function):
             (O, Cg, r, _), G = w.shape, self.groups
             flipped = w[:, :, ::-1, ::-1].reshape(G, O // G, Cg, r, r).swapaxes(1, 2).reshape(G * Cg, O // G, r, r)
             flipped = (flipped, filters(flipped, self.m, G))
-        Vs = self.saved.Vs if need_gW else [[None] * len(part) for part in chunks]
-        gUs = threads.in_parallel([functools.partial(self.backward_part, gy, gx, flipped, part, V)
-                                   for part, V in zip(chunks, Vs)], gemm=True)
+        Vs = self.saved.Vs if need_gW else [None] * len(parts)
+        gUs = threads.in_parallel([functools.partial(self.backward_part, gy, gx, flipped, images, V)
+                                   for images, V in zip(parts, Vs)], gemm=True)
         gW = None
         if need_gW:
             (O, Cg, r, _), alpha = w.shape, self.m + w.shape[2] - 1
             _, Gm, _ = cook_toom(self.m, r)
-            gU = sum(gUs[1:], gUs[0])  # the sum over all tiles, part by part (each summed chunk by chunk)
+            gU = sum(gUs[1:], gUs[0])  # the sum over all tiles, part by part
             gW = xp.ascontiguousarray(transform(Gm.T, gU.reshape(alpha, alpha, O, Cg)).transpose(2, 3, 0, 1))
         if len(self.inputs) == 2:
             return gx, gW
         return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
 
-    def backward_part(self, gy, gx, flipped, chunks, Vs):
-        """gx of these chunks of images (unless ``gx`` is None) and, when their Vs are given, the sum
-        of their gU."""
-        gUs = [self.backward_chunk(gy, gx, flipped, images, V) for images, V in zip(chunks, Vs)]
-        return None if gUs[0] is None else sum(gUs[1:], gUs[0])
-
-    def backward_chunk(self, gy, gx, flipped, images, V):
+    def backward_part(self, gy, gx, flipped, images, V):
         """gx of these images (written into ``gx`` unless it is None; ``flipped``: the flipped filters
         and their transform), and their gU when V is given."""
         w, G, m, (PH, PW) = self.saved.w, self.groups, self.m, self.padding
