@@ -250,9 +250,9 @@ def check_algorithm(op, algorithm):
         raise ValueError(f"{op}: algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, got {algorithm!r}")
 
 
-# the input and output channels per group at which "auto" takes Winograd, per filter size: (fewest, most)
-CHANNELS = {3: (128, None), 5: (32, 64)}
-MIN_IMAGES_PER_THREAD_3X3 = 32
+# where "auto" takes Winograd, per filter size: (fewest, most) input and output channels per group,
+# and the fewest images in each thread's part of the batch
+AUTO = {3: (128, None, 32), 5: (32, 64, 1)}
 
 
 def choose(algorithm, x_shape, w_shape, stride, padding, groups):
@@ -261,7 +261,7 @@ def choose(algorithm, x_shape, w_shape, stride, padding, groups):
     "winograd" takes F(4x4, 3x3) for 3x3 filters and F(4x4, 5x5) for 5x5 ones (``TILE``) and refuses
     other filters and strides. "auto" takes F(4x4, r x r) for a stride-1 square filter when
 
-      - each group's input and output channels are within ``CHANNELS[r]``: at least 128 for 3x3,
+      - each group's input and output channels are within ``AUTO[r]``: at least 128 for 3x3,
         32 to 64 for 5x5 (AlexNet's conv2, 48 -> 128 per group, is faster alone on F(4x4, 5x5) but
         makes the training step slower: 0.84-0.92x on AlexNet-CIFAR, 0.86x on AlexNet at batch 16),
       - the 4x4 tiles are at least 3/4 used (the remainder tiles compute outputs that are dropped:
@@ -298,10 +298,10 @@ def choose(algorithm, x_shape, w_shape, stride, padding, groups):
         return TILE[KH]
     if algorithm != "auto" or not fits:
         return None
-    fewest, most = CHANNELS[KH]
+    fewest, most, images = AUTO[KH]
     if min(C, O) // groups < fewest or (most is not None and max(C, O) // groups > most):
         return None
-    if KH == 3 and N < MIN_IMAGES_PER_THREAD_3X3 * threads.count():
+    if N // max(1, min(threads.count(), N)) < images:  # the smallest part (threads.slices makes at most N)
         return None
     m, (OH, OW) = TILE[KH], (H + 2 * padding[0] - KH + 1, W + 2 * padding[1] - KW + 1)
     return m if 4 * OH * OW >= 3 * (m * -(-OH // m)) * (m * -(-OW // m)) else None
