@@ -480,7 +480,7 @@ timed.set_yticks(pos, [f"{k} (N={speed[k]['x'][0]})" for k in timed_layers], fon
 timed.invert_yaxis()
 timed.set(xlabel="im2col time / Winograd time, forward + backward\n(log scale; > 1: Winograd faster)",
           title=f"measured speedup, median of {repeat} round(s) ({lesson.mode} run)")
-timed.legend(fontsize=8, loc="lower right")
+timed.legend(fontsize=8, loc="upper right")
 
 for label, e in errors.items():
     tiles = [1] + [sum(TILE_OF[k]) - 1 for k in e if k in TILE_OF]  # im2col drawn at 1: no tile
@@ -489,7 +489,7 @@ for label, e in errors.items():
                   label=f"{label} ({r}x{r})")
 accuracy.set_yscale("log")
 accuracy.set_xticks([1] + sorted(winograd.POINTS), ["im2col"] + [f"{a}x{a}" for a in sorted(winograd.POINTS)])
-accuracy.set(xlabel="tile (F(2x2,3x3): 4x4; F(4x4,3x3) and F(2x2,5x5): 6x6)",
+accuracy.set(xlabel="tile (F(2x2,3x3): 4x4; F(4x4,3x3) and F(2x2,5x5): 6x6; F(4x4,5x5): 8x8)",
              ylabel="max relative error of y, gx, gW (float32 vs float64)", title="float32 error against the tile size")
 accuracy.grid(alpha=0.3)
 accuracy.legend(fontsize=7)
