@@ -26,14 +26,25 @@ def _tensors(rng, x_shape, w_shape, dtype="float64"):
     return [ta.tensor(a, dtype=dtype, requires_grad=True) for a in (x, w, b)]
 
 
+# columns of at most this many values are built with the images first: every case's, or none's
+# (a stride along the rows always takes the images first)
+LAYOUTS = {"images first": 1 << 30, "images last": 0}
+
+
+@pytest.fixture(params=list(LAYOUTS))
+def layout(request, monkeypatch):
+    monkeypatch.setattr(conv, "IMAGES_FIRST_VALUES", LAYOUTS[request.param])
+    return request.param
+
+
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups", CASES)
-def test_conv2d_forward_and_backward_match_the_loop_reference(rng, x_shape, w_shape, stride, padding, groups):
+def test_conv2d_forward_and_backward_match_the_loop_reference(rng, layout, x_shape, w_shape, stride, padding, groups):
     _check_against_reference(rng, x_shape, w_shape, stride, padding, groups)
 
 
 @pytest.mark.parametrize("images_per_chunk", [1, 2])
-@pytest.mark.parametrize("stride", [(2, 1), (2, 2)])  # (2, 2): a stride along each row, one image at a time
-def test_conv2d_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatch, images_per_chunk, stride):
+@pytest.mark.parametrize("stride", [(2, 1), (2, 2)])  # (2, 2): a stride along each row, the images first
+def test_conv2d_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatch, layout, images_per_chunk, stride):
     """On the CPU the columns are built a few images at a time (conv.CPU_CHUNK_BYTES): chunks of 1 and
     of 2 images (the last one smaller), with groups and overlap, give the whole-batch results."""
     (N, C, H, W), (O, Cg, KH, KW), padding = (5, 4, 8, 9), (6, 2, 3, 2), 1
@@ -42,14 +53,26 @@ def test_conv2d_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatch,
     _check_against_reference(rng, (N, C, H, W), (O, Cg, KH, KW), stride, padding, 2)
 
 
+@pytest.mark.parametrize("x_shape, w_shape, stride, first", [
+    ((2, 3, 32, 32), (32, 3, 5, 5), 1, True),       # the four-layer CNN's conv1: 75 values a column
+    ((2, 32, 15, 15), (32, 32, 5, 5), 1, False),    # its conv2: 800
+    ((1, 96, 16, 16), (256, 48, 5, 5), 1, False),   # AlexNet-CIFAR's conv2, 2 groups: 1200
+    ((1, 3, 35, 35), (96, 3, 11, 11), 4, True),     # AlexNet's conv1 at stride 4
+])
+def test_short_columns_and_strided_rows_take_the_images_first(x_shape, w_shape, stride, first):
+    w = ta.tensor(np.zeros(w_shape, np.float32), requires_grad=True)
+    y = F.conv2d(np.zeros(x_shape, np.float32), w, stride=stride, groups=x_shape[1] // w_shape[1], algorithm="im2col")
+    assert y.creator.images_first == first
+
+
 def test_a_gpu_takes_as_many_images_as_its_chunk_bytes_hold(monkeypatch):
     # whole batches of AlexNet fit; VGG's first layers at 224 would need ~15 GB of columns at once
     x = np.zeros((10, 3, 4, 4), np.float32)  # 3 channels x 9 values per channel x 4 bytes per image
     monkeypatch.setattr(backend, "is_gpu_array", lambda a: True)
     monkeypatch.setattr(conv, "GPU_CHUNK_BYTES", 4 * 3 * 9 * 4)
-    assert conv.Conv2d.chunks(x, slice(None), 9, 2) == [slice(0, 4), slice(4, 8), slice(8, 10)]  # no one-image rule
+    assert conv.Conv2d.chunks(x, slice(None), 9) == [slice(0, 4), slice(4, 8), slice(8, 10)]
     monkeypatch.setattr(conv, "GPU_CHUNK_BYTES", 1 << 30)
-    assert conv.Conv2d.chunks(x, slice(None), 9, 1) == [slice(0, 10)]
+    assert conv.Conv2d.chunks(x, slice(None), 9) == [slice(0, 10)]
 
 
 def _check_against_reference(rng, x_shape, w_shape, stride, padding, groups):

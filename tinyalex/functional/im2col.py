@@ -112,19 +112,26 @@ def images_first(xc, PH, PW):
     return xc[:, PH:H - PH, PW:W - PW].transpose(3, 0, 1, 2)
 
 
-def fill_columns(col, xc, SH, SW):
-    """im2col's copy: col (C, KH, KW, OH, OW, N) <- the windows of the padded xc (C, H, W, N)."""
-    _, KH, KW, OH, OW, _ = col.shape
+def fill_columns(col, xc, SH, SW, lead=1):
+    """im2col's copy: col (C, KH, KW, OH, OW, N) <- the windows of the padded xc (C, H, W, N).
+
+    ``lead``: the axes before the kernel offsets; 2 for the images first, col (N, C, KH, KW, OH, OW)
+    <- xc (N, C, H, W).
+    """
+    KH, KW, OH, OW = col.shape[lead:lead + 4]
+    axes = (slice(None),) * lead
     for i in range(KH):
         for j in range(KW):
-            col[:, i, j] = xc[(slice(None), *window(i, j, OH, OW, SH, SW))]
+            col[axes + (i, j)] = xc[axes + window(i, j, OH, OW, SH, SW)]
     return col
 
 
-def add_columns(xc, col, SH, SW):
-    """col2im's sum: each column of col (C, KH, KW, OH, OW, N) added onto its window of xc (C, H, W, N)."""
-    _, KH, KW, OH, OW, _ = col.shape
+def add_columns(xc, col, SH, SW, lead=1):
+    """col2im's sum: each column of col (C, KH, KW, OH, OW, N) added onto its window of xc (C, H, W, N)
+    (``lead`` as in fill_columns)."""
+    KH, KW, OH, OW = col.shape[lead:lead + 4]
+    axes = (slice(None),) * lead
     for i in range(KH):
         for j in range(KW):
-            xc[(slice(None), *window(i, j, OH, OW, SH, SW))] += col[:, i, j]
+            xc[axes + window(i, j, OH, OW, SH, SW)] += col[axes + (i, j)]
     return xc
