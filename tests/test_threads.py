@@ -97,21 +97,56 @@ def test_gemm_calls_run_on_a_one_thread_blas_which_is_given_back_after():
     assert blas.info()[0]["num_threads"] == before
 
 
+def test_a_single_gemm_call_also_holds_the_blas_at_one_thread_unless_tinyalex_has_one_worker():
+    """A product too small to split must not wake the BLAS's threads either (they would spin into the
+    next op's parts); with one worker tinyalex leaves the BLAS its own threads."""
+    threadpoolctl = pytest.importorskip("threadpoolctl")
+    blas = threadpoolctl.ThreadpoolController().select(user_api="blas")
+    if not blas.lib_controllers:
+        pytest.skip("threadpoolctl finds no BLAS in this NumPy")
+    before = blas.info()[0]["num_threads"]
+
+    def inside():
+        return threadpoolctl.ThreadpoolController().select(user_api="blas").info()[0]["num_threads"]
+
+    with threads.workers(2):
+        assert threads.in_parallel([inside], gemm=True) == [1]
+        with threads.one_blas_thread():
+            assert inside() == 1
+    with threads.workers(1):
+        assert threads.in_parallel([inside], gemm=True) == [before]
+    assert inside() == before
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_the_product_on_threads_gives_the_bits_of_one_call_also_for_transposed_views(monkeypatch, workers):
+    monkeypatch.setattr(threads, "MIN_PART", 1)
+    a, b = batch((37, 20)), batch((20, 11), seed=1)
+    with threads.workers(workers):
+        for x, y in ((a, b), (a.T.copy().T, b), (np.ascontiguousarray(b.T), np.ascontiguousarray(a.T))):
+            np.testing.assert_array_equal(threads.matmul(x, y), x @ y)
+        assert threads.matmul(a.astype(np.float64), b).dtype == np.float64
+
+
 @pytest.mark.parametrize("workers", [2, 3])
 @pytest.mark.parametrize("images_per_chunk", [1, 2])
-def test_a_convolution_cut_into_parts_on_threads_matches_the_loop_reference(monkeypatch, workers, images_per_chunk):
+@pytest.mark.parametrize("images_first", [True, False])
+def test_a_convolution_cut_into_parts_on_threads_matches_the_loop_reference(monkeypatch, workers, images_per_chunk,
+                                                                              images_first):
     """Each thread's part of the batch goes through its own chunks; gx is written per image and the
-    parts' weight gradients are summed: float64 results and gradients equal the loop reference's."""
+    parts' weight gradients are summed: float64 results and gradients equal the loop reference's,
+    with the columns' images first or last."""
     from tinyalex.functional import conv
     from tinyalex.functional.reference import conv2d_backward_reference, conv2d_reference
     (N, C, H, W), (O, Cg, KH, KW), stride, padding, groups = (7, 4, 6, 7), (6, 2, 3, 3), (1, 1), 1, 2
     monkeypatch.setattr(threads, "MIN_PART", 1)
+    monkeypatch.setattr(conv, "IMAGES_FIRST_VALUES", 1 << 30 if images_first else 0)
     monkeypatch.setattr(conv, "CPU_CHUNK_BYTES", images_per_chunk * C * KH * KW * H * W * 8)
     rng = np.random.default_rng(0)
     x, w, b = (ta.tensor(rng.standard_normal(s), requires_grad=True) for s in ((N, C, H, W), (O, Cg, KH, KW), (O,)))
     with threads.workers(workers):
         y = F.conv2d(x, w, b, stride, padding, groups, algorithm="im2col")
-        assert len(y.creator.saved.parts) == workers
+        assert len(y.creator.saved.parts) == workers and y.creator.images_first == images_first
         gy = rng.standard_normal(y.shape)
         y.backward(gy)
     np.testing.assert_allclose(y.numpy(), conv2d_reference(x.data, w.data, b.data, stride, padding, groups),

@@ -13,6 +13,14 @@ that image alone, so the parts compute exactly what one call over the whole batc
 W is ``$TINYALEX_NUM_THREADS`` or else the cores this process may run on; ``with threads.workers(1):``
 sets it for a block (an A/B measurement, or a process that shares its cores). CuPy arrays are never
 split: one GPU kernel already spans the device.
+
+While the work is split over these threads, NumPy's BLAS is held at one thread of its own, also for
+a product too small to split (``one_blas_thread``): after a call on its W threads OpenBLAS keeps them
+spinning for ~0.1 s, waiting for more work, and they take the cores from the parts of the ops that
+follow. In a training step of the four-layer CNN, where a few small products (the Winograd filter
+transforms, the last layer) woke them, back-to-back steps took 187 ms against 158 ms with the BLAS
+held at one thread throughout (in-process A/B, BENCHMARKS.md). ``matmul`` is the fully connected
+layers' product on the threads.
 """
 import concurrent.futures
 import contextlib
@@ -89,9 +97,10 @@ def in_parallel(calls, gemm=False):
     as a convolution's, split badly: BENCHMARKS.md measures it).
     """
     if len(calls) == 1:
-        return [calls[0]()]
+        with one_blas_thread(gemm):
+            return [calls[0]()]
     errors = np.geterr()  # NumPy's floating-point error handling is per thread: the caller's holds
-    with _blas_held(gemm):
+    with one_blas_thread(gemm):
         futures = [_executor(len(calls) - 1).submit(_with_errors, errors, c) for c in calls[1:]]
         try:
             first = calls[0]()
@@ -106,8 +115,13 @@ def _with_errors(errors, call):
 
 
 @contextlib.contextmanager
-def _blas_held(gemm):
-    if not gemm:
+def one_blas_thread(hold=True):
+    """Within the block NumPy's BLAS runs on one thread (``hold`` False, or a single worker: as it was).
+
+    For the products of an op that runs outside its parts (a transform of the filters): a call on the
+    BLAS's own threads would leave them spinning into the parts of the next ops (module docstring).
+    """
+    if not hold or count() == 1:
         yield
         return
     global _blas
@@ -116,6 +130,19 @@ def _blas_held(gemm):
         _blas = threadpoolctl.ThreadpoolController()
     with _blas.limit(limits=1, user_api="blas"):
         yield
+
+
+def matmul(a, b):
+    """a @ b for 2-D arrays a (M, K) and b (K, N): on the CPU the M rows cut into one part per thread
+    (``slices``, by the values the product reads and writes), each multiplied on a one-thread BLAS
+    into its rows of the result. The same bits as one call: each row's dot products are the same.
+    A CuPy product is one call."""
+    if backend.xp(a) is not np:
+        return a @ b
+    out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
+    parts = slices(a, a.size + b.size + out.size)
+    in_parallel([functools.partial(np.matmul, a[s], b, out=out[s]) for s in parts], gemm=True)
+    return out
 
 
 def over_batch(array, part):
