@@ -149,6 +149,14 @@ def test_relu_derivative_at_zero_is_zero():
     np.testing.assert_array_equal(x.grad, [0.0, 0.0, 1.0])
 
 
+def test_relu_of_a_number_is_a_number_with_its_gradient():
+    x = ta.tensor(np.float64(-2.0), requires_grad=True)
+    y = F.relu(x)
+    assert y.shape == () and y.item() == 0.0
+    (F.relu(x * -1.0) * 3.0).backward()
+    assert x.grad.shape == () and x.grad == -3.0
+
+
 def test_sigmoid_saturates_without_overflow():
     x = ta.tensor(np.array([-1000.0, 0.0, 1000.0]), requires_grad=True)
     with np.errstate(over="raise"):

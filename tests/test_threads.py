@@ -57,7 +57,8 @@ def test_the_count_comes_from_the_setting_then_the_environment(monkeypatch):
 @pytest.mark.parametrize("op", [
     lambda x: F.lrn(x, groups=2),
     lambda x: F.max_pool2d(x, 3, 2, padding=1),
-], ids=["lrn", "overlapping max pooling"])
+    F.relu,
+], ids=["lrn", "overlapping max pooling", "relu"])
 def test_an_op_on_threads_gives_the_same_bits_as_on_one_thread_forward_and_backward(op):
     x0, gy = batch((8, 16, 48, 48)), None
     assert x0.size // threads.MIN_PART >= 4  # large enough to be cut into 4 parts
@@ -123,7 +124,8 @@ def test_the_product_on_threads_gives_the_bits_of_one_call_also_for_transposed_v
     monkeypatch.setattr(threads, "MIN_PART", 1)
     a, b = batch((37, 20)), batch((20, 11), seed=1)
     with threads.workers(workers):
-        for x, y in ((a, b), (a.T.copy().T, b), (np.ascontiguousarray(b.T), np.ascontiguousarray(a.T))):
+        # rows cut (37 >= 11), then columns (11 < 37), each also with the factors as transposed views
+        for x, y in ((a, b), (np.asfortranarray(a), b.T.copy().T), (b.T, a.T), (b.T.copy(), a.T.copy())):
             np.testing.assert_array_equal(threads.matmul(x, y), x @ y)
         assert threads.matmul(a.astype(np.float64), b).dtype == np.float64
 

@@ -1,5 +1,5 @@
 """Nonlinearities: the paper's ReLU (section 3.1) and the saturating tanh and sigmoid it replaced."""
-from .. import backend
+from .. import backend, threads
 from ..tensor import Function
 from . import checks
 
@@ -12,14 +12,23 @@ def _unary(fn, op, x):
 
 
 class ReLU(Function):
+    """Both passes element-wise, over parts of the batch on threads (``threads.over_batch``)."""
+
     def forward(self, x):
-        y = backend.xp(x).maximum(x, 0)
+        xp, shape = backend.xp(x), x.shape
+        x = x.reshape(1) if x.ndim == 0 else x  # a number has no batch to cut
+        y = xp.empty_like(x)
+        threads.over_batch(x, lambda i: xp.maximum(x[i], 0, out=y[i]))
         self.save_for_backward(y=y)
-        return y
+        return y.reshape(shape)
 
     def backward(self, gy):
+        xp, y, shape = backend.xp(gy), self.saved.y, gy.shape
+        gy = gy.reshape(y.shape)
+        gx = xp.empty(y.shape, gy.dtype)
         # at x == 0 the derivative is taken as 0 (the kink: gradcheck must keep inputs away from it)
-        return (gy * (self.saved.y > 0),)
+        threads.over_batch(y, lambda i: xp.multiply(gy[i], y[i] > 0, out=gx[i]))
+        return (gx.reshape(shape),)
 
 
 def relu(x):
