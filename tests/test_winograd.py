@@ -130,7 +130,7 @@ def test_the_first_layer_never_computes_the_images_gradient(rng, monkeypatch, al
     assert calls == [] and x.grad is None and w.grad is not None
 
 
-def test_auto_takes_winograd_for_wide_3x3_layers_on_big_batches_and_for_5x5_layers_of_32_to_64_channels():
+def test_auto_takes_winograd_for_wide_3x3_layers_on_big_batches_and_for_5x5_layers_of_32_to_128_channels():
     def chosen(x_shape, w_shape, stride=(1, 1), padding=(1, 1), groups=1):
         return winograd.choose("auto", x_shape, w_shape, stride, padding, groups)
     with threads.workers(2):
@@ -145,8 +145,9 @@ def test_auto_takes_winograd_for_wide_3x3_layers_on_big_batches_and_for_5x5_laye
         five = dict(padding=(2, 2))
         assert chosen((1, 32, 15, 15), (32, 32, 5, 5), **five) == 4      # four-layer conv2: any batch
         assert chosen((128, 32, 7, 7), (64, 32, 5, 5), **five) == 4      # four-layer conv3: 49 of 64
-        assert chosen((128, 48, 16, 16), (128, 48, 5, 5), **five) is None  # AlexNet-CIFAR conv2, one column
-        assert chosen((16, 96, 27, 27), (256, 48, 5, 5), groups=2, **five) is None  # AlexNet conv2
+        assert chosen((128, 48, 16, 16), (128, 48, 5, 5), **five) == 4     # AlexNet-CIFAR conv2, one column
+        assert chosen((16, 96, 27, 27), (256, 48, 5, 5), groups=2, **five) == 4  # AlexNet conv2
+        assert chosen((16, 192, 27, 27), (256, 192, 5, 5), **five) is None  # wider than measured
         assert chosen((128, 3, 32, 32), (32, 3, 5, 5), **five) is None   # four-layer conv1: 3 channels
         assert chosen((128, 32, 5, 5), (32, 32, 5, 5), **five) is None   # 25 of 64 tile outputs used
     with threads.workers(1):

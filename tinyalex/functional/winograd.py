@@ -255,7 +255,7 @@ def check_algorithm(op, algorithm):
 
 # where "auto" takes Winograd, per filter size: (fewest, most) input and output channels per group,
 # and the fewest images in each thread's part of the batch
-AUTO = {3: (128, None, 32), 5: (32, 64, 1)}
+AUTO = {3: (128, None, 32), 5: (32, 128, 1)}
 
 
 def choose(algorithm, x_shape, w_shape, stride, padding, groups):
@@ -265,8 +265,9 @@ def choose(algorithm, x_shape, w_shape, stride, padding, groups):
     other filters and strides. "auto" takes F(4x4, r x r) for a stride-1 square filter when
 
       - each group's input and output channels are within ``AUTO[r]``: at least 128 for 3x3,
-        32 to 64 for 5x5 (AlexNet's conv2, 48 -> 128 per group, is faster alone on F(4x4, 5x5) but
-        makes the training step slower: 0.84-0.92x on AlexNet-CIFAR, 0.86x on AlexNet at batch 16),
+        32 to 128 for 5x5 (AlexNet's conv2, 48 -> 128 per group, on F(4x4, 5x5): training steps of
+        AlexNet-CIFAR 1.17x, 0.97x and 1.05x faster in three runs, two columns 1.15x, AlexNet at
+        batch 16 1.17x, once no product woke the BLAS's own threads; before that 0.84-0.92x),
       - the 4x4 tiles are at least 3/4 used (the remainder tiles compute outputs that are dropped:
         13x13 maps fill 169 of 256), and
       - for 3x3 filters, each thread's part of the batch has at least 32 images (the tiles of a
