@@ -430,11 +430,11 @@ lesson.record(speed=speed, speed_settings={"warmup": warmup, "repeat": repeat, "
 # conv1_1, the four-layer CNN's conv1: the transforms move alpha^2 / m^2 times the data for 27 or 75
 # products per output), and 5x5 filters on 6x6 tiles for 2x2 outputs, which move 9 times the data
 # (F(4x4, 5x5)'s 8x8 tiles move 4 times). `choose` takes F(4x4, 3x3) for stride-1 3x3 layers with at
-# least 128 channels in and out per group whose tiles are at least 3/4 used, when each thread has at
-# least 32 images; and F(4x4, 5x5) for stride-1 5x5 layers of 32 to 64 channels per group (the
-# four-layer CNN's conv2 and conv3). AlexNet's 13x13 maps (169 of 256 tile outputs used) stay on
-# im2col, and so does AlexNet's conv2 (48 -> 128 per group), which is faster alone on F(4x4, 5x5) but
-# made the training step slower (the measurements behind the rule are in `choose`'s docstring).
+# least 128 channels in and out per group, and F(4x4, 5x5) for stride-1 5x5 layers of 32 to 128
+# channels per group (the four-layer CNN's conv2 and conv3, AlexNet's and AlexNet-CIFAR's conv2),
+# wherever the tiles are at least 5/8 used: AlexNet's 13x13 maps (169 of 256 tile outputs used) are
+# in, 6x6 maps (36 of 64) are not. The measurements behind the rule, training steps with and without
+# it, are in `choose`'s docstring.
 # Where a run measures a clear gain that `choose` does not take, the table says NO.
 #
 # The figure: left, how many times fewer multiplications the best tile needs in each layer of AlexNet

@@ -130,14 +130,16 @@ def test_the_first_layer_never_computes_the_images_gradient(rng, monkeypatch, al
     assert calls == [] and x.grad is None and w.grad is not None
 
 
-def test_auto_takes_winograd_for_wide_3x3_layers_on_big_batches_and_for_5x5_layers_of_32_to_128_channels():
+@pytest.mark.parametrize("workers", [1, 2])  # the rule does not depend on the threads
+def test_auto_takes_winograd_for_wide_3x3_layers_and_for_5x5_layers_of_32_to_128_channels(workers):
     def chosen(x_shape, w_shape, stride=(1, 1), padding=(1, 1), groups=1):
         return winograd.choose("auto", x_shape, w_shape, stride, padding, groups)
-    with threads.workers(2):
+    with threads.workers(workers):
         assert chosen((128, 256, 8, 8), (192, 256, 3, 3)) == 4          # AlexNet-CIFAR conv3, one column
         assert chosen((64, 512, 14, 14), (512, 512, 3, 3)) == 4         # VGG conv5: 196 of 256 tile outputs used
-        assert chosen((16, 512, 14, 14), (512, 512, 3, 3)) is None      # 8 images a thread
-        assert chosen((128, 256, 13, 13), (192, 256, 3, 3)) is None     # AlexNet conv3: 169 of 256
+        assert chosen((2, 512, 14, 14), (512, 512, 3, 3)) == 4          # one image a thread
+        assert chosen((16, 256, 13, 13), (192, 256, 3, 3)) == 4         # AlexNet conv3: 169 of 256
+        assert chosen((16, 256, 6, 6), (256, 256, 3, 3)) is None        # 36 of 64
         assert chosen((64, 384, 8, 8), (384, 192, 3, 3), groups=2) == 4
         assert chosen((64, 128, 8, 8), (384, 64, 3, 3), groups=2) is None  # 64 input channels per group
         assert chosen((64, 3, 224, 224), (64, 3, 3, 3)) is None          # VGG conv1
@@ -150,8 +152,6 @@ def test_auto_takes_winograd_for_wide_3x3_layers_on_big_batches_and_for_5x5_laye
         assert chosen((16, 192, 27, 27), (256, 192, 5, 5), **five) is None  # wider than measured
         assert chosen((128, 3, 32, 32), (32, 3, 5, 5), **five) is None   # four-layer conv1: 3 channels
         assert chosen((128, 32, 5, 5), (32, 32, 5, 5), **five) is None   # 25 of 64 tile outputs used
-    with threads.workers(1):
-        assert chosen((32, 256, 8, 8), (192, 256, 3, 3)) == 4
     assert chosen((128, 48, 16, 16), (128, 48, 5, 5), stride=(2, 2), padding=(2, 2)) is None
 
 

@@ -253,9 +253,8 @@ def check_algorithm(op, algorithm):
         raise ValueError(f"{op}: algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, got {algorithm!r}")
 
 
-# where "auto" takes Winograd, per filter size: (fewest, most) input and output channels per group,
-# and the fewest images in each thread's part of the batch
-AUTO = {3: (128, None, 32), 5: (32, 128, 1)}
+# where "auto" takes Winograd, per filter size: the (fewest, most) input and output channels per group
+AUTO = {3: (128, None), 5: (32, 128)}
 
 
 def choose(algorithm, x_shape, w_shape, stride, padding, groups):
@@ -268,15 +267,20 @@ def choose(algorithm, x_shape, w_shape, stride, padding, groups):
         32 to 128 for 5x5 (AlexNet's conv2, 48 -> 128 per group, on F(4x4, 5x5): training steps of
         AlexNet-CIFAR 1.17x, 0.97x and 1.05x faster in three runs, two columns 1.15x, AlexNet at
         batch 16 1.17x, once no product woke the BLAS's own threads; before that 0.84-0.92x),
-      - the 4x4 tiles are at least 3/4 used (the remainder tiles compute outputs that are dropped:
-        13x13 maps fill 169 of 256), and
-      - for 3x3 filters, each thread's part of the batch has at least 32 images (the tiles of a
-        small map are few, and the images are the inner runs of the tile copy),
+      - the 4x4 tiles are at least 5/8 used (the remainder tiles compute outputs that are dropped:
+        AlexNet's 13x13 maps fill 169 of 256 and train faster on F(4x4, 3x3); 6x6 maps fill 36 of 64
+        and 5x5 maps 25 of 64, not measured faster),
 
-    and im2col everywhere else. The rule comes from in-process interleaved A/B ratios, im2col time /
-    Winograd time for forward and backward of one layer in float32, 2 threads, each convolution's
-    batch in one part per thread with a one-thread BLAS (``runs``: median of 5 rounds, quiet machine,
-    BENCHMARKS.md "Winograd with the images last"):
+    and im2col everywhere else. Until every product of an op ran on a one-thread BLAS, F(4x4, 3x3)
+    also needed 32 images a thread and 3/4 of its tiles used; since then training steps with it on
+    every 3x3 layer of 128+ channels were faster than that rule's: AlexNet at batch 16 (13x13 maps,
+    8 images a thread) 1.05x, 1.32x, 1.08x in three runs, AlexNet-CIFAR at batch 32 1.23x
+    (BENCHMARKS.md, "NumPy's BLAS never woken"). The rule before that came from in-process
+    interleaved A/B ratios, im2col time / Winograd time for forward and backward of one layer in
+    float32, 2 threads, each convolution's batch in one part per thread with a one-thread BLAS
+    (``runs``: median of 5 rounds, quiet machine, BENCHMARKS.md "Winograd with the images last"),
+    which the BLAS's spinning threads (``threads``) had made slower for Winograd, whose filter
+    transform ran on them before each layer:
 
         layer (batch)                                 F(2x2,r x r)  F(4x4,r x r)
         AlexNet-CIFAR conv3, conv4, conv5, 8x8 (128)                1.22, 1.15, 1.12
@@ -302,10 +306,8 @@ def choose(algorithm, x_shape, w_shape, stride, padding, groups):
         return TILE[KH]
     if algorithm != "auto" or not fits:
         return None
-    fewest, most, images = AUTO[KH]
+    fewest, most = AUTO[KH]
     if min(C, O) // groups < fewest or (most is not None and max(C, O) // groups > most):
         return None
-    if N // max(1, min(threads.count(), N)) < images:  # the smallest part (threads.slices makes at most N)
-        return None
     m, (OH, OW) = TILE[KH], (H + 2 * padding[0] - KH + 1, W + 2 * padding[1] - KW + 1)
-    return m if 4 * OH * OW >= 3 * (m * -(-OH // m)) * (m * -(-OW // m)) else None
+    return m if 8 * OH * OW >= 5 * (m * -(-OH // m)) * (m * -(-OW // m)) else None
