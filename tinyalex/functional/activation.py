@@ -15,20 +15,26 @@ class ReLU(Function):
     """Both passes element-wise, over parts of the batch on threads (``threads.over_batch``)."""
 
     def forward(self, x):
-        xp, shape = backend.xp(x), x.shape
-        x = x.reshape(1) if x.ndim == 0 else x  # a number has no batch to cut
-        y = xp.empty_like(x)
-        threads.over_batch(x, lambda i: xp.maximum(x[i], 0, out=y[i]))
+        xp, y = backend.xp(x), backend.xp(x).empty_like(x)
+        # y itself is returned and saved (the engine watches it for changes in place); a number has
+        # no batch to cut, so the parts run over a one-value view of it
+        x1, y1 = at_least_1d(x), at_least_1d(y)
+        threads.over_batch(x1, lambda i: xp.maximum(x1[i], 0, out=y1[i]))
         self.save_for_backward(y=y)
-        return y.reshape(shape)
+        return y
 
     def backward(self, gy):
-        xp, y, shape = backend.xp(gy), self.saved.y, gy.shape
-        gy = gy.reshape(y.shape)
+        xp, y = backend.xp(gy), self.saved.y
         gx = xp.empty(y.shape, gy.dtype)
+        gy1, y1, gx1 = at_least_1d(gy), at_least_1d(y), at_least_1d(gx)
         # at x == 0 the derivative is taken as 0 (the kink: gradcheck must keep inputs away from it)
-        threads.over_batch(y, lambda i: xp.multiply(gy[i], y[i] > 0, out=gx[i]))
-        return (gx.reshape(shape),)
+        threads.over_batch(y1, lambda i: xp.multiply(gy1[i], y1[i] > 0, out=gx1[i]))
+        return (gx,)
+
+
+def at_least_1d(a):
+    """a, or a one-value view of it if it is a number (writes through the view reach a)."""
+    return a.reshape(1) if a.ndim == 0 else a
 
 
 def relu(x):
