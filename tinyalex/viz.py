@@ -42,7 +42,9 @@ def plot_curves(history, path):
         if history[0].get(key) is not None:  # no top-5 for 5 classes or fewer
             error.plot(epochs, [100 * r[key] for r in history], "o-", label=label)
     error.set(xlabel="epoch", ylabel="error (%)", title="error rate")
+    from matplotlib.ticker import MaxNLocator
     for ax in (loss, error):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at 1.25
         ax.legend()
         ax.grid(alpha=0.3)
     return save_figure(fig, path)
