@@ -34,15 +34,17 @@ class Pool2d(Function):
 
 class MaxPool2d(Pool2d):
     def forward(self, x):
-        xp = backend.xp(x)
-        x = pad2d(x, *self.padding, -np.inf)  # padding never wins the max
-        (_, first), *rest = self.taps(*_out_hw(x.shape, self.kernel_size, self.stride))
-        y = xp.empty(x[first].shape, x.dtype)
+        xp, (PH, PW) = backend.xp(x), self.padding
+        padded_shape = x.shape[:2] + (x.shape[2] + 2 * PH, x.shape[3] + 2 * PW)
+        out_hw = _out_hw(padded_shape, self.kernel_size, self.stride)
+        (_, first), *rest = self.taps(*out_hw)
+        with backend.on_device(backend.device_of(x)):
+            y = xp.empty(x.shape[:2] + out_hw, x.dtype)
         # argmax = number k of the winning offset; a strict '>' keeps the first maximum on ties
         argmax = xp.zeros(y.shape, np.min_scalar_type(len(rest)))
 
-        def part(i):  # images i, on one of the threads (the taps are element-wise passes)
-            xi, yi, ai = x[i], y[i], argmax[i]
+        def part(i):  # images i, on one of the threads (the padding and the taps are element-wise passes)
+            xi, yi, ai = pad2d(x[i], PH, PW, -np.inf), y[i], argmax[i]  # padding never wins the max
             yi[...] = xi[first]
             for k, at in rest:
                 wins = xi[at] > yi
@@ -52,7 +54,7 @@ class MaxPool2d(Pool2d):
                 xp.maximum(yi, xi[at], out=yi)
 
         threads.over_batch(x, part)
-        self.save_for_backward(argmax=argmax, padded_shape=x.shape)
+        self.save_for_backward(argmax=argmax, padded_shape=padded_shape)
         return y
 
     def backward(self, gy):
