@@ -96,11 +96,10 @@ def in_parallel(calls, gemm=False):
     they run, so that W single-thread GEMMs on W cores replace one GEMM split W ways (thin products,
     as a convolution's, split badly: BENCHMARKS.md measures it).
     """
-    if len(calls) == 1:
-        with one_blas_thread(gemm):
-            return [calls[0]()]
-    errors = np.geterr()  # NumPy's floating-point error handling is per thread: the caller's holds
     with one_blas_thread(gemm):
+        if len(calls) == 1:
+            return [calls[0]()]
+        errors = np.geterr()  # NumPy's floating-point error handling is per thread: the caller's holds
         futures = [_executor(len(calls) - 1).submit(_with_errors, errors, c) for c in calls[1:]]
         try:
             first = calls[0]()

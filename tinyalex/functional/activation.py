@@ -15,10 +15,11 @@ class ReLU(Function):
     """Both passes element-wise, over parts of the batch on threads (``threads.over_batch``)."""
 
     def forward(self, x):
-        xp, y = backend.xp(x), backend.xp(x).empty_like(x)
+        xp = backend.xp(x)
+        y = xp.empty_like(x)
         # y itself is returned and saved (the engine watches it for changes in place); a number has
-        # no batch to cut, so the parts run over a one-value view of it
-        x1, y1 = at_least_1d(x), at_least_1d(y)
+        # no batch to cut, so the parts run over atleast_1d's one-value view of it
+        x1, y1 = xp.atleast_1d(x, y)
         threads.over_batch(x1, lambda i: xp.maximum(x1[i], 0, out=y1[i]))
         self.save_for_backward(y=y)
         return y
@@ -26,15 +27,10 @@ class ReLU(Function):
     def backward(self, gy):
         xp, y = backend.xp(gy), self.saved.y
         gx = xp.empty(y.shape, gy.dtype)
-        gy1, y1, gx1 = at_least_1d(gy), at_least_1d(y), at_least_1d(gx)
+        gy1, y1, gx1 = xp.atleast_1d(gy, y, gx)
         # at x == 0 the derivative is taken as 0 (the kink: gradcheck must keep inputs away from it)
         threads.over_batch(y1, lambda i: xp.multiply(gy1[i], y1[i] > 0, out=gx1[i]))
         return (gx,)
-
-
-def at_least_1d(a):
-    """a, or a one-value view of it if it is a number (writes through the view reach a)."""
-    return a.reshape(1) if a.ndim == 0 else a
 
 
 def relu(x):

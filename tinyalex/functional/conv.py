@@ -119,10 +119,10 @@ class Conv2d(Function):
             if gx is not None:
                 # dL/dcol = W^T gy, written over the columns (no longer needed), then added onto the pixels
                 xp.matmul(w.swapaxes(1, 2), g, out=col)
-                gx[n] = self.col2im(col, xc, KH, KW, OH, OW)
+                gx[n] = self.onto_pixels(col, xc, KH, KW, OH, OW)
         return gW
 
-    def col2im(self, col, xc, KH, KW, OH, OW):
+    def onto_pixels(self, col, xc, KH, KW, OH, OW):
         """The unpadded sum of the columns col onto the pixels of the padded images xc: (n, C, H, W)."""
         (PH, PW), xp = self.padding, backend.xp(col)
         if self.images_first:
@@ -146,11 +146,11 @@ class Conv2d(Function):
         (n, G, Cg*KH*KW, OH*OW) from xc (n, C, H, W) with them first. ``fill=False`` hands out the
         buffer without copying into it."""
         xp, G = backend.xp(xcs[0]), self.groups
-        C, n = (1, 0) if self.images_first else (0, 3)
-        C = xcs[0].shape[C]
-        buffer = xp.empty(C * KH * KW * OH * OW * max(xc.shape[n] for xc in xcs), xcs[0].dtype)
+        channel_axis, image_axis = (1, 0) if self.images_first else (0, 3)
+        C = xcs[0].shape[channel_axis]
+        buffer = xp.empty(C * KH * KW * OH * OW * max(xc.shape[image_axis] for xc in xcs), xcs[0].dtype)
         for xc in xcs:
-            m = xc.shape[n]
+            m = xc.shape[image_axis]
             col = buffer[:C * KH * KW * OH * OW * m]
             if self.images_first:
                 col = col.reshape(m, C, KH, KW, OH, OW)

@@ -178,14 +178,16 @@ class Winograd2d(Function):
     def __init__(self, padding, groups, m):
         self.padding, self.groups, self.m = padding, groups, m
 
+    # the filter transforms run outside the parts: on the BLAS's own threads they would leave them
+    # spinning into the parts (threads.py), so the whole op holds the BLAS at one thread
+    @threads.one_blas_thread()
     def forward(self, x, w, b=None):
         (N, _, H, W), r, (PH, PW) = x.shape, w.shape[2], self.padding
         xp = backend.xp(x)
         y = xp.empty((N, w.shape[0], H + 2 * PH - r + 1, W + 2 * PW - r + 1), x.dtype)
         # on the CPU one part of the batch per thread, each with a one-thread BLAS (as im2col's Conv2d)
         parts = threads.slices(x, x.size * r * r)
-        with threads.one_blas_thread():  # a small product outside the parts (threads.py says why)
-            U = filters(w, self.m, self.groups)
+        U = filters(w, self.m, self.groups)
         calls = [functools.partial(self.forward_part, x, w, U, b, y, images) for images in parts]
         Vs = threads.in_parallel(calls, gemm=True)
         # the transformed tiles are kept only when the weight gradient will need them
@@ -196,6 +198,7 @@ class Winograd2d(Function):
         (PH, PW), m = self.padding, self.m
         return correlate(x[images], w, PH, PW, self.groups, m, U, b, out=y[images])[1]
 
+    @threads.one_blas_thread()
     def backward(self, gy):
         w, parts = self.saved.w, self.saved.parts
         need_gx, need_gW = self.needs_input_grad[:2]
@@ -206,8 +209,7 @@ class Winograd2d(Function):
             gx = xp.empty((gy.shape[0],) + self.inputs[0].shape[1:], gy.dtype)
             (O, Cg, r, _), G = w.shape, self.groups
             flipped = w[:, :, ::-1, ::-1].reshape(G, O // G, Cg, r, r).swapaxes(1, 2).reshape(G * Cg, O // G, r, r)
-            with threads.one_blas_thread():
-                flipped = (flipped, filters(flipped, self.m, G))
+            flipped = (flipped, filters(flipped, self.m, G))
         Vs = self.saved.Vs if need_gW else [None] * len(parts)
         gUs = threads.in_parallel([functools.partial(self.backward_part, gy, gx, flipped, images, V)
                                    for images, V in zip(parts, Vs)], gemm=True)
@@ -216,8 +218,7 @@ class Winograd2d(Function):
             (O, Cg, r, _), alpha = w.shape, self.m + w.shape[2] - 1
             _, Gm, _ = cook_toom(self.m, r)
             gU = sum(gUs[1:], gUs[0])  # the sum over all tiles, part by part
-            with threads.one_blas_thread():
-                gW = xp.ascontiguousarray(transform(Gm.T, gU.reshape(alpha, alpha, O, Cg)).transpose(2, 3, 0, 1))
+            gW = xp.ascontiguousarray(transform(Gm.T, gU.reshape(alpha, alpha, O, Cg)).transpose(2, 3, 0, 1))
         if len(self.inputs) == 2:
             return gx, gW
         return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
