@@ -102,7 +102,7 @@ class Conv2d(Function):
 
     def backward_part(self, gy, gx, need_gW, chunks, xcs):
         """gx of these chunks' images (written into ``gx`` unless it is None) and their share of gW."""
-        w, G, (PH, PW) = self.saved.w, self.groups, self.padding
+        w, G = self.saved.w, self.groups
         (O, _, KH, KW), (_, _, OH, OW) = w.shape, gy.shape
         xp = backend.xp(gy)
         w = w.reshape(G, O // G, -1)

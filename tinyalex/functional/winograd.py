@@ -298,7 +298,7 @@ def choose(algorithm, x_shape, w_shape, stride, padding, groups):
     GEMMs: F(2x2, 5x5)'s 6x6 tiles for 2x2 outputs move 9x the data, F(4x4, 5x5)'s 8x8 tiles 4x.
     """
     check_algorithm("conv2d", algorithm)
-    (N, C, H, W), (O, _, KH, KW) = x_shape, w_shape
+    (_, C, H, W), (O, _, KH, KW) = x_shape, w_shape
     fits = tuple(stride) == (1, 1) and KH == KW and KH in TILE
     if algorithm == "winograd" and not fits:
         raise ValueError(f"conv2d: algorithm='winograd' needs stride 1 and a square filter of size "
