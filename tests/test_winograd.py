@@ -5,7 +5,7 @@ import pytest
 
 import tinyalex as ta
 from tinyalex import functional as F
-from tinyalex import nn, threads
+from tinyalex import backend, nn, threads
 from tinyalex.functional import conv, winograd
 from tinyalex.functional.reference import conv2d_backward_reference, conv2d_reference
 
@@ -200,3 +200,38 @@ def test_winograd_same_on_cpu_and_device(rng, device):
     yd.backward(ta.tensor(gy, device=device))
     for got, want in ((yd.data, y.data), (xd.grad, x.grad), (wd.grad, w.grad), (bd.grad, b.grad)):
         np.testing.assert_allclose(ta.backend.to_numpy(got), want, rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("images_per_chunk", [1, 2])
+@pytest.mark.parametrize("need_gx", [True, False])
+def test_winograd_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatch, images_per_chunk, need_gx):
+    """On the CPU each part goes through the algorithm a few images at a time (CPU_CHUNK_BYTES): chunks
+    of 1 and of 2 images (the last one smaller), with groups and remainder tiles, give the loop
+    reference's results, and the kept tiles of all chunks are one array."""
+    (N, C, H, W), (O, Cg, r, _), padding, groups, m = (5, 4, 7, 6), (6, 2, 3, 3), (1, 1), 2, 2
+    tiles = -(-(H + 2 - r + 1) // m) * -(-(W + 2 - r + 1) // m)
+    monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
+    monkeypatch.setattr(winograd, "CPU_CHUNK_BYTES", images_per_chunk * (m + r - 1) ** 2 * (C + O) * tiles * 8)
+    x, w, b = _tensors(rng, (N, C, H, W), (O, Cg, r, r))
+    x.requires_grad = need_gx
+    y = winograd.Winograd2d(padding, groups, m)(x, w, b)
+    (chunks, Vs), = y.creator.saved.parts
+    assert [c.stop - c.start for c in chunks] == [images_per_chunk] * (N // images_per_chunk) + [1] * (images_per_chunk == 2)
+    assert all(V.base is Vs[0].base is not None for V in Vs)
+    np.testing.assert_allclose(y.data, conv2d_reference(x.data, w.data, b.data, 1, padding, groups), atol=1e-11)
+    gy = rng.standard_normal(y.shape)
+    y.backward(gy)
+    want = conv2d_backward_reference(x.data, w.data, gy, 1, padding, groups)
+    for got, want in zip((x.grad, w.grad, b.grad), want):
+        if got is not None or need_gx:
+            np.testing.assert_allclose(got, want, atol=1e-11)
+    assert (x.grad is None) != need_gx
+
+
+def test_winograd_chunks_keep_the_products_wide_and_a_gpu_takes_its_part_whole(monkeypatch):
+    x, w = np.zeros((64, 96, 16, 16), np.float32), np.zeros((256, 48, 5, 5), np.float32)  # AlexNet-CIFAR conv2
+    f = winograd.Winograd2d((2, 2), 2, 4)
+    chunks, per_image = f.chunks(x, w, slice(0, 64))
+    assert per_image == 64 * 96 * 16 and chunks[0] == slice(0, 4)  # 16 tiles an image: 4 images for 64 columns
+    monkeypatch.setattr(backend, "is_gpu_array", lambda a: True)
+    assert f.chunks(x, w, slice(0, 64))[0] == [slice(0, 64)]

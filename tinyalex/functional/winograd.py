@@ -88,12 +88,13 @@ def cook_toom(m, r):
     return AT, G, BT
 
 
-def transform(T, D):
-    """T D T^T on the first two axes of D (a, a, ...) -> (k, k, ...), for T (k, a): one GEMM per axis."""
+def transform(T, D, out=None):
+    """T D T^T on the first two axes of D (a, a, ...) -> (k, k, ...), for T (k, a): one GEMM per axis,
+    the second written into ``out`` (k, k, prod(...)) when given."""
     xp, (k, a), rest = backend.xp(D), T.shape, D.shape[2:]
     T = xp.asarray(T, dtype=D.dtype)
     TD = xp.tensordot(T, D, axes=(1, 0)).reshape(k, a, -1)  # the rows of every tile
-    return xp.matmul(T, TD).reshape((k, k) + rest)          # then its columns
+    return xp.matmul(T, TD, out=out).reshape((k, k) + rest)  # then its columns
 
 
 def input_tiles(x, m, alpha, PH, PW):
@@ -128,18 +129,20 @@ def filters(w, m, groups):
     return transform(cook_toom(m, r)[1], w.transpose(2, 3, 0, 1)).reshape(alpha * alpha, groups, O // groups, Cg)
 
 
-def correlate(x, w, PH, PW, groups, m, U=None, b=None, out=None):
+def correlate(x, w, PH, PW, groups, m, U=None, b=None, out=None, tiles=None):
     """Stride-1 correlation of x (N, C, H, W) with w (O, C/groups, r, r) padded by (PH, PW) (negative
     crops) by F(m x m, r x r), plus the bias b (O,) if given: (N, O, OH, OW), written into ``out``
     when given (a C-contiguous array). Returns it and the transformed tiles V, which the weight gradient
-    needs.
+    needs, written into ``tiles`` (a flat array of their size) when given.
     ``U``: ``filters(w, m, groups)`` when made already (the parts of a batch share one)."""
     xp, (O, Cg, r, _), G = backend.xp(x), w.shape, groups
     alpha = m + r - 1
     AT, _, BT = cook_toom(m, r)
     D, (OH, OW) = input_tiles(x, m, alpha, PH, PW)
     _, _, C, TH, TW, N = D.shape
-    V = transform(BT, D).reshape(alpha * alpha, G, Cg, TH * TW * N)
+    if tiles is not None:
+        tiles = tiles.reshape(alpha, alpha, -1)
+    V = transform(BT, D, out=tiles).reshape(alpha * alpha, G, Cg, TH * TW * N)
     U = filters(w, m, G) if U is None else U
     M = xp.matmul(U, V).reshape(alpha, alpha, O, TH, TW, N)  # alpha^2 x groups GEMMs over all tiles
     # the tiles' m x m blocks next to their tiles, the images still last (runs of N values: a cheap
@@ -157,6 +160,19 @@ def correlate(x, w, PH, PW, groups, m, U=None, b=None, out=None):
     return out, V
 
 
+# A chunk of images on the CPU: each thread's part of the batch goes through correlate a chunk at a
+# time, so that the tile copy, the transforms and the products run in the core's cache instead of
+# through the memory the cores share. A chunk's tiles and products (V and M, alpha^2 (C + O) values a
+# tile) take at most CPU_CHUNK_BYTES, unless that leaves the products fewer than MIN_COLUMNS tiles.
+# One thread's 64 images of the four-layer CNN's conv2 (32 -> 32 maps, 15x15) took 15.4 ms at once
+# and 8.0 ms in chunks of 16; its conv3 (32 -> 64, 7x7) 8.1 and 4.2 ms. Training steps, in-process,
+# interleaved (BENCHMARKS.md): four-layer CNN 150 -> 127 ms, AlexNet-CIFAR 1739 -> 1166 ms, where
+# 64 columns at least (AlexNet-CIFAR's conv2, 1.4 MB an image, in chunks of 4 not 2) gained 1.12x.
+# A GPU takes its whole batch at once.
+CPU_CHUNK_BYTES = 4 << 20
+MIN_COLUMNS = 64
+
+
 class Winograd2d(Function):
     """Stride-1 convolution with square r x r filters by F(m x m, r x r), with padding and groups.
 
@@ -166,11 +182,12 @@ class Winograd2d(Function):
       gW: the adjoint of forward's products, gU[xi, nu] = Z[xi, nu] V[xi, nu]^T summed over all tiles,
           with Z = A gy_tile A^T the transformed m x m tiles of gy, then gW = G^T gU G;
       gb: gy summed over N, OH, OW.
-    On the CPU the batch is cut into one part per thread, each part on a one-thread BLAS, the filters
-    transformed once for all parts, and the parts' gU summed. Only the gradients asked for are
-    computed (``needs_input_grad``). It is labelled a Conv2d, with the stride, padding and groups of
-    one, so that traces and benchmarks see the same convolution whichever algorithm computes it;
-    ``algorithm`` tells them apart.
+    On the CPU the batch is cut into one part per thread, each part on a one-thread BLAS and in
+    chunks of images (``CPU_CHUNK_BYTES``), the filters transformed once for all parts, and the
+    chunks' gU summed. Only the gradients asked for are computed (``needs_input_grad``); forward keeps
+    a part's transformed tiles V in one array, and only when the weight gradient will need them. It
+    is labelled a Conv2d, with the stride, padding and groups of one, so that traces and benchmarks see
+    the same convolution whichever algorithm computes it; ``algorithm`` tells them apart.
     """
 
     label, algorithm, stride = "Conv2d", "winograd", (1, 1)
@@ -186,21 +203,42 @@ class Winograd2d(Function):
         xp = backend.xp(x)
         y = xp.empty((N, w.shape[0], H + 2 * PH - r + 1, W + 2 * PW - r + 1), x.dtype)
         # on the CPU one part of the batch per thread, each with a one-thread BLAS (as im2col's Conv2d)
-        parts = threads.slices(x, x.size * r * r)
         U = filters(w, self.m, self.groups)
-        calls = [functools.partial(self.forward_part, x, w, U, b, y, images) for images in parts]
-        Vs = threads.in_parallel(calls, gemm=True)
-        # the transformed tiles are kept only when the weight gradient will need them
-        self.save_for_backward(w=w, parts=parts, Vs=Vs if self.needs_input_grad[1] else None)
+        calls = [functools.partial(self.forward_part, x, w, U, b, y, images)
+                 for images in threads.slices(x, x.size * r * r)]
+        self.save_for_backward(w=w, parts=threads.in_parallel(calls, gemm=True))
         return y
 
     def forward_part(self, x, w, U, b, y, images):
-        (PH, PW), m = self.padding, self.m
-        return correlate(x[images], w, PH, PW, self.groups, m, U, b, out=y[images])[1]
+        """y[images], a chunk at a time; returns the chunks and their transformed tiles (None each
+        when the weight gradient will not need them)."""
+        (PH, PW), m, xp = self.padding, self.m, backend.xp(x)
+        chunks, per_image = self.chunks(x, w, images)
+        kept = None
+        if self.needs_input_grad[1]:
+            with backend.on_device(backend.device_of(x)):  # one array for all of the part's tiles
+                kept = xp.empty(per_image * (chunks[-1].stop - chunks[0].start), x.dtype)
+        Vs = []
+        for c in chunks:
+            at = slice((c.start - chunks[0].start) * per_image, (c.stop - chunks[0].start) * per_image)
+            V = correlate(x[c], w, PH, PW, self.groups, m, U, b, out=y[c], tiles=None if kept is None else kept[at])[1]
+            Vs.append(None if kept is None else V)
+        return chunks, Vs
+
+    def chunks(self, x, w, images):
+        """Consecutive slices of x[images] (absolute positions in the batch) whose tiles and products,
+        alpha^2 (C + O) values a tile, fit CPU_CHUNK_BYTES but hold MIN_COLUMNS tiles (one slice on a
+        GPU); and the values of one image's transformed tiles V (alpha^2 C a tile)."""
+        (_, C, H, W), (O, _, r, _), (PH, PW) = x.shape, w.shape, self.padding
+        alpha, start, stop = self.m + r - 1, *images.indices(x.shape[0])[:2]
+        tiles = -(-(H + 2 * PH - r + 1) // self.m) * -(-(W + 2 * PW - r + 1) // self.m)
+        n = max(1, -(-MIN_COLUMNS // tiles), CPU_CHUNK_BYTES // (alpha * alpha * (C + O) * tiles * x.itemsize))
+        n = stop - start if backend.is_gpu_array(x) else n
+        return [slice(a, min(a + n, stop)) for a in range(start, stop, n)], alpha * alpha * C * tiles
 
     @threads.one_blas_thread()
     def backward(self, gy):
-        w, parts = self.saved.w, self.saved.parts
+        w = self.saved.w
         need_gx, need_gW = self.needs_input_grad[:2]
         xp = backend.xp(gy)
         gx = flipped = None
@@ -210,9 +248,8 @@ class Winograd2d(Function):
             (O, Cg, r, _), G = w.shape, self.groups
             flipped = w[:, :, ::-1, ::-1].reshape(G, O // G, Cg, r, r).swapaxes(1, 2).reshape(G * Cg, O // G, r, r)
             flipped = (flipped, filters(flipped, self.m, G))
-        Vs = self.saved.Vs if need_gW else [None] * len(parts)
-        gUs = threads.in_parallel([functools.partial(self.backward_part, gy, gx, flipped, images, V)
-                                   for images, V in zip(parts, Vs)], gemm=True)
+        gUs = threads.in_parallel([functools.partial(self.backward_part, gy, gx, flipped, *part)
+                                   for part in self.saved.parts], gemm=True)
         gW = None
         if need_gW:
             (O, Cg, r, _), alpha = w.shape, self.m + w.shape[2] - 1
@@ -223,9 +260,20 @@ class Winograd2d(Function):
             return gx, gW
         return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
 
-    def backward_part(self, gy, gx, flipped, images, V):
-        """gx of these images (written into ``gx`` unless it is None; ``flipped``: the flipped filters
-        and their transform), and their gU when V is given."""
+    def backward_part(self, gy, gx, flipped, chunks, Vs):
+        """gx of these chunks' images (written into ``gx`` unless it is None; ``flipped``: the flipped
+        filters and their transform), and their gU summed when the tiles Vs were kept."""
+        gU = None
+        for c, V in zip(chunks, Vs):
+            g = self.backward_chunk(gy, gx, flipped, c, V)
+            if gU is None:
+                gU = g
+            else:
+                gU += g
+        return gU
+
+    def backward_chunk(self, gy, gx, flipped, images, V):
+        """backward_part for one chunk of images, whose transformed tiles are V (None: no gU)."""
         w, G, m, (PH, PW) = self.saved.w, self.groups, self.m, self.padding
         (O, _, r, _), xp, gy = w.shape, backend.xp(gy), gy[images]
         if gx is not None:
