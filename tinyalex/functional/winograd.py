@@ -165,10 +165,10 @@ def correlate(x, w, PH, PW, groups, m, U=None, b=None, out=None, tiles=None):
 # through the memory the cores share. A chunk's tiles and products (V and M, alpha^2 (C + O) values a
 # tile) take at most CPU_CHUNK_BYTES, unless that leaves the products fewer than MIN_COLUMNS tiles.
 # One thread's 64 images of the four-layer CNN's conv2 (32 -> 32 maps, 15x15) took 15.4 ms at once
-# and 8.0 ms in chunks of 16; its conv3 (32 -> 64, 7x7) 8.1 and 4.2 ms. Training steps, in-process,
-# interleaved (BENCHMARKS.md): four-layer CNN 150 -> 127 ms, AlexNet-CIFAR 1739 -> 1166 ms, where
-# 64 columns at least (AlexNet-CIFAR's conv2, 1.4 MB an image, in chunks of 4 not 2) gained 1.12x.
-# A GPU takes its whole batch at once.
+# and 8.0 ms in chunks of 16; its conv3 (32 -> 64, 7x7) 8.1 and 4.2 ms. Training steps (in-process,
+# interleaved, freed memory kept as the tinyalex command keeps it): four-layer CNN 111.6 -> 102.1 ms,
+# AlexNet-CIFAR 1585 -> 1062 ms; 2 and 8 MB measured alike, and 64 columns at least (AlexNet-CIFAR's
+# conv2, 1.4 MB an image, in chunks of 4 images, not 2) gained 1.12x. A GPU takes its part whole.
 CPU_CHUNK_BYTES = 4 << 20
 MIN_COLUMNS = 64
 
