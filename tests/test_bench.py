@@ -176,6 +176,24 @@ def test_a_tiny_run_against_torch_gives_a_speed_ratio_for_every_line(tmp_path):
     assert result["machine"]["torch_threads"] >= 1 and set(result["memory"] or {"torch"}) >= {"torch"}
 
 
+def test_pytorch_gets_as_many_threads_as_tinyalex_computes_on(monkeypatch):
+    """OPENBLAS_NUM_THREADS=1 alone leaves tinyalex's own threads (the parts of each op) on every core:
+    PyTorch gets those, not the BLAS's one."""
+    import tinyalex.bench.cli as cli
+    asked = []
+
+    def no_torch(threads):
+        asked.append(threads)
+        raise RuntimeError("the thread count is all this test needs")
+
+    monkeypatch.setattr(cli, "import_torch", no_torch)
+    for own, blas, want in ((3, 1, 3), (1, 2, 2)):
+        monkeypatch.setattr(cli, "blas_threads", lambda: blas)
+        with ta.threads.workers(own), pytest.raises(RuntimeError, match="all this test needs"):
+            cli.run(bench.parse_args(["--against", "torch"]))
+        assert asked.pop() == want
+
+
 def test_memory_is_unavailable_where_the_peak_cannot_be_reset_and_the_rest_still_runs(tmp_path, monkeypatch, capsys):
     def read_only_clear_refs(path, *args, **kwargs):  # as in containers that mount /proc read-only
         if str(path).endswith("clear_refs"):

@@ -3,7 +3,7 @@ import argparse
 import sys
 from functools import partial
 
-from .. import backend
+from .. import backend, threads as tinyalex_threads
 from .machine import blas_threads, machine
 from .memory import bench_memory
 from .ops import bench_ops, breakdown, step_flops
@@ -51,11 +51,13 @@ def run(args):
     """Measure what ``args`` ask for; returns the results as a JSON-able dictionary."""
     device = backend.parse_device(args.device)
     batch = args.batch_size or default_batch(args.model, device)
-    threads = blas_threads()
+    # PyTorch gets the cores tinyalex computes on: its own threads (the parts of an op) or its BLAS's,
+    # whichever are more (OPENBLAS_NUM_THREADS=1 alone leaves tinyalex's own threads on every core)
+    threads = max(tinyalex_threads.count(), blas_threads() or 1)
     torch = import_torch(threads) if args.against else None
     backend.manual_seed(0)
     result = {"model": args.model, "algorithm": args.algorithm, "batch": batch, "device": device, "warmup": args.warmup, "repeat": args.repeat,
-              "machine": machine(device, torch, threads), "peak": bench_sgemm(device, torch, args.warmup, args.repeat)}
+              "machine": machine(device, torch, blas_threads()), "peak": bench_sgemm(device, torch, args.warmup, args.repeat)}
     net, opt, images, labels = build(args.model, batch, device, args.algorithm)
     tape = record(partial(loss_of, net, images, labels))
     flops = step_flops(tape)

@@ -5,7 +5,7 @@ import platform
 
 import numpy as np
 
-from .. import backend
+from .. import backend, threads
 
 
 def blas_threads():
@@ -31,10 +31,11 @@ def blas_kernels():
             for p in threadpoolctl.threadpool_info() if p["user_api"] == "blas"]
 
 
-def machine(device, torch, threads):
+def machine(device, torch, blas):
     info = {"blas": blas_kernels(), "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "python": platform.python_version(), "numpy": np.__version__, "platform": platform.platform(),
-            "cpu": _cpu_name(), "cores": os.cpu_count(), "numpy_blas_threads": threads,
+            "cpu": _cpu_name(), "cores": os.cpu_count(), "numpy_blas_threads": blas,
+            "tinyalex_threads": threads.count(),
             "env": {k: v for k, v in os.environ.items() if k.startswith(("OPENBLAS", "OMP", "MKL"))}}
     if backend.parse_device(device) != "cpu":
         cp = backend.cupy()

@@ -22,7 +22,8 @@ def print_report(result, out=sys.stdout):
           f"convolutions {result.get('algorithm', 'auto')}, {result['device']} "
           f"({m['cpu']}, {m['cores']} cores), {m['date']}", file=out)
     threads = m["numpy_blas_threads"] or "unknown; pip install threadpoolctl to read them"
-    print(f"numpy {m['numpy']} (BLAS: {', '.join(m.get('blas', [])) or 'unknown'}; threads: {threads})"
+    own = f", tinyalex threads: {m['tinyalex_threads']}" if "tinyalex_threads" in m else ""
+    print(f"numpy {m['numpy']} (BLAS: {', '.join(m.get('blas', [])) or 'unknown'}; threads: {threads}){own}"
           + (f", torch {m['torch']} ({m['torch_threads']} threads)" if against else ""), file=out)
     header = f"{'line':<16}{'input shape':>16}{'tinyalex ms':>12}{'GFLOP/s':>9}{'% peak':>8}"
     print(header + (f"{'torch ms':>10}{'GFLOP/s':>9}{'speed':>8}" if against else ""), file=out)
