@@ -206,7 +206,7 @@ def test_winograd_same_on_cpu_and_device(rng, device):
 @pytest.mark.parametrize("need_gx", [True, False])
 def test_winograd_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatch, images_per_chunk, need_gx):
     """On the CPU each part goes through the algorithm a few images at a time (CPU_CHUNK_BYTES): chunks
-    of 1 and of 2 images (the last one smaller), with groups and remainder tiles, give the loop
+    of 1 and of at most 2 images (5 images in 3 chunks), with groups and remainder tiles, give the loop
     reference's results, and the kept tiles of all chunks are one array."""
     (N, C, H, W), (O, Cg, r, _), padding, groups, m = (5, 4, 7, 6), (6, 2, 3, 3), (1, 1), 2, 2
     tiles = -(-(H + 2 - r + 1) // m) * -(-(W + 2 - r + 1) // m)
@@ -216,7 +216,8 @@ def test_winograd_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatc
     x.requires_grad = need_gx
     y = winograd.Winograd2d(padding, groups, m)(x, w, b)
     (chunks, Vs), = y.creator.saved.parts
-    assert [c.stop - c.start for c in chunks] == [images_per_chunk] * (N // images_per_chunk) + [1] * (images_per_chunk == 2)
+    sizes = [c.stop - c.start for c in chunks]
+    assert sum(sizes) == N and len(sizes) == -(-N // images_per_chunk) and max(sizes) - min(sizes) <= 1
     assert all(V.base is Vs[0].base is not None for V in Vs)
     np.testing.assert_allclose(y.data, conv2d_reference(x.data, w.data, b.data, 1, padding, groups), atol=1e-11)
     gy = rng.standard_normal(y.shape)
@@ -232,6 +233,6 @@ def test_winograd_chunks_keep_the_products_wide_and_a_gpu_takes_its_part_whole(m
     x, w = np.zeros((64, 96, 16, 16), np.float32), np.zeros((256, 48, 5, 5), np.float32)  # AlexNet-CIFAR conv2
     f = winograd.Winograd2d((2, 2), 2, 4)
     chunks, per_image = f.chunks(x, w, slice(0, 64))
-    assert per_image == 64 * 96 * 16 and chunks[0] == slice(0, 4)  # 16 tiles an image: 4 images for 64 columns
+    assert per_image == 64 * 96 * 16 and chunks[0] == slice(0, 8)  # 16 tiles an image: 8 images for 128 columns
     monkeypatch.setattr(backend, "is_gpu_array", lambda a: True)
     assert f.chunks(x, w, slice(0, 64))[0] == [slice(0, 64)]

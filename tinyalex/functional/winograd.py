@@ -163,14 +163,15 @@ def correlate(x, w, PH, PW, groups, m, U=None, b=None, out=None, tiles=None):
 # A chunk of images on the CPU: each thread's part of the batch goes through correlate a chunk at a
 # time, so that the tile copy, the transforms and the products run in the core's cache instead of
 # through the memory the cores share. A chunk's tiles and products (V and M, alpha^2 (C + O) values a
-# tile) take at most CPU_CHUNK_BYTES, unless that leaves the products fewer than MIN_COLUMNS tiles.
-# One thread's 64 images of the four-layer CNN's conv2 (32 -> 32 maps, 15x15) took 15.4 ms at once
-# and 8.0 ms in chunks of 16; its conv3 (32 -> 64, 7x7) 8.1 and 4.2 ms. Training steps (in-process,
-# interleaved, freed memory kept as the tinyalex command keeps it): four-layer CNN 111.6 -> 102.1 ms,
-# AlexNet-CIFAR 1585 -> 1062 ms; 2 and 8 MB measured alike, and 64 columns at least (AlexNet-CIFAR's
-# conv2, 1.4 MB an image, in chunks of 4 images, not 2) gained 1.12x. A GPU takes its part whole.
+# tile) take at most CPU_CHUNK_BYTES, unless that leaves the products fewer than MIN_COLUMNS tiles
+# wide; a part is cut into chunks of equal size. One thread's 64 images of the four-layer CNN's conv2
+# (32 -> 32 maps, 15x15) took 15.4 ms at once and 8.0 ms in chunks of 16. Training steps (in-process,
+# interleaved, freed memory kept as the tinyalex command keeps it; BENCHMARKS.md), whole parts ->
+# these chunks: four-layer CNN 117.4 -> 106.2 ms, AlexNet-CIFAR 1717 -> 1111 ms (its conv2 alone
+# 643 -> 289-308 ms), AlexNet at batch 16 734 -> 754 ms (8 images a part: only conv2 is cut; with 64
+# columns at least its 13x13 layers were cut too, and its conv3 and conv4 ran 10% slower).
 CPU_CHUNK_BYTES = 4 << 20
-MIN_COLUMNS = 64
+MIN_COLUMNS = 128
 
 
 class Winograd2d(Function):
@@ -233,8 +234,9 @@ class Winograd2d(Function):
         alpha, start, stop = self.m + r - 1, *images.indices(x.shape[0])[:2]
         tiles = -(-(H + 2 * PH - r + 1) // self.m) * -(-(W + 2 * PW - r + 1) // self.m)
         n = max(1, -(-MIN_COLUMNS // tiles), CPU_CHUNK_BYTES // (alpha * alpha * (C + O) * tiles * x.itemsize))
-        n = stop - start if backend.is_gpu_array(x) else n
-        return [slice(a, min(a + n, stop)) for a in range(start, stop, n)], alpha * alpha * C * tiles
+        k = 1 if backend.is_gpu_array(x) else -(-(stop - start) // n)  # chunks of equal size, n at most
+        bounds = [start + (stop - start) * i // k for i in range(k + 1)]
+        return [slice(a, b) for a, b in zip(bounds, bounds[1:])], alpha * alpha * C * tiles
 
     @threads.one_blas_thread()
     def backward(self, gy):
