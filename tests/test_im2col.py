@@ -48,3 +48,14 @@ def test_im2col_columns_are_receptive_fields(rng):
     n, oh, ow = 1, 2, 3
     field = np.pad(x, ((0, 0), (0, 0), (1, 1), (0, 0)))[n, :, oh * 2:oh * 2 + 3, ow:ow + 2]
     np.testing.assert_array_equal(col[:, (n * 3 + oh) * 5 + ow], field.ravel())
+
+
+@pytest.mark.parametrize("shape, PH, PW", [((2, 3, 4, 5), 1, 2), ((4, 6), 2, 0), ((1, 2, 3, 3), 0, 1), ((2, 1, 1), 3, 3)])
+@pytest.mark.parametrize("value", [0, -np.inf, 2.5])
+def test_pad2d_is_nps_constant_padding_of_the_last_two_axes(rng, shape, PH, PW, value):
+    from tinyalex.functional.im2col import pad2d
+    x = rng.standard_normal(shape).astype(np.float32)
+    want = np.pad(x, [(0, 0)] * (x.ndim - 2) + [(PH, PH), (PW, PW)], constant_values=value)
+    got = pad2d(x, PH, PW, value)
+    assert got.dtype == x.dtype
+    np.testing.assert_array_equal(got, want)
