@@ -3,7 +3,7 @@ import argparse
 import sys
 from functools import partial
 
-from .. import backend, threads as tinyalex_threads
+from .. import backend, threads
 from .machine import blas_threads, machine
 from .memory import bench_memory
 from .ops import bench_ops, breakdown, step_flops
@@ -53,8 +53,8 @@ def run(args):
     batch = args.batch_size or default_batch(args.model, device)
     # PyTorch gets the cores tinyalex computes on: its own threads (the parts of an op) or its BLAS's,
     # whichever are more (OPENBLAS_NUM_THREADS=1 alone leaves tinyalex's own threads on every core)
-    threads = max(tinyalex_threads.count(), blas_threads() or 1)
-    torch = import_torch(threads) if args.against else None
+    torch_threads = max(threads.count(), blas_threads() or 1)
+    torch = import_torch(torch_threads) if args.against else None
     backend.manual_seed(0)
     result = {"model": args.model, "algorithm": args.algorithm, "batch": batch, "device": device, "warmup": args.warmup, "repeat": args.repeat,
               "machine": machine(device, torch, blas_threads()), "peak": bench_sgemm(device, torch, args.warmup, args.repeat)}
@@ -67,7 +67,7 @@ def run(args):
     del tape  # lets the recorded activations go before the step is timed
     if not args.ops_only:
         result["step"] = bench_step(net, opt, images, labels, flops, twin, device, torch, args.warmup, args.repeat)
-        result["memory"] = bench_memory(args.model, batch, device, list(result["step"]["ms"]), threads,
+        result["memory"] = bench_memory(args.model, batch, device, list(result["step"]["ms"]), torch_threads,
                                         args.algorithm)
     if "ops" in result and "step" in result:
         result["breakdown"] = breakdown(result["ops"], result["step"])

@@ -222,14 +222,16 @@ class Winograd2d(Function):
         Vs = []
         for c in chunks:
             at = slice((c.start - chunks[0].start) * per_image, (c.stop - chunks[0].start) * per_image)
-            V = correlate(x[c], w, PH, PW, self.groups, m, U, b, out=y[c], tiles=None if kept is None else kept[at])[1]
-            Vs.append(None if kept is None else V)
+            tiles = None if kept is None else kept[at]
+            V = correlate(x[c], w, PH, PW, self.groups, m, U, b, out=y[c], tiles=tiles)[1]
+            Vs.append(None if tiles is None else V)
         return chunks, Vs
 
     def chunks(self, x, w, images):
         """Consecutive slices of x[images] (absolute positions in the batch) whose tiles and products,
-        alpha^2 (C + O) values a tile, fit CPU_CHUNK_BYTES but hold MIN_COLUMNS tiles (one slice on a
-        GPU); and the values of one image's transformed tiles V (alpha^2 C a tile)."""
+        alpha^2 (C + O) values a tile, fit CPU_CHUNK_BYTES but give each product MIN_COLUMNS tiles at
+        least, all of one size (one slice on a GPU); and the values of one image's transformed tiles V
+        (alpha^2 C a tile)."""
         (_, C, H, W), (O, _, r, _), (PH, PW) = x.shape, w.shape, self.padding
         alpha, start, stop = self.m + r - 1, *images.indices(x.shape[0])[:2]
         tiles = -(-(H + 2 * PH - r + 1) // self.m) * -(-(W + 2 * PW - r + 1) // self.m)
