@@ -84,7 +84,12 @@ def slices(array, values=None):
     w = min(count(), n, values // MIN_PART)
     if w <= 1 or backend.xp(array) is not np:
         return [slice(None)]
-    bounds = [n * i // w for i in range(w + 1)]
+    return cut(0, n, w)
+
+
+def cut(start, stop, k):
+    """start..stop cut into k consecutive slices whose lengths differ by one at most."""
+    bounds = [start + (stop - start) * i // k for i in range(k + 1)]
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 

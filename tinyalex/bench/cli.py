@@ -53,11 +53,12 @@ def run(args):
     batch = args.batch_size or default_batch(args.model, device)
     # PyTorch gets the cores tinyalex computes on: its own threads (the parts of an op) or its BLAS's,
     # whichever are more (OPENBLAS_NUM_THREADS=1 alone leaves tinyalex's own threads on every core)
-    torch_threads = max(threads.count(), blas_threads() or 1)
+    blas = blas_threads()
+    torch_threads = max(threads.count(), blas or 1)
     torch = import_torch(torch_threads) if args.against else None
     backend.manual_seed(0)
     result = {"model": args.model, "algorithm": args.algorithm, "batch": batch, "device": device, "warmup": args.warmup, "repeat": args.repeat,
-              "machine": machine(device, torch, blas_threads()), "peak": bench_sgemm(device, torch, args.warmup, args.repeat)}
+              "machine": machine(device, torch, blas), "peak": bench_sgemm(device, torch, args.warmup, args.repeat)}
     net, opt, images, labels = build(args.model, batch, device, args.algorithm)
     tape = record(partial(loss_of, net, images, labels))
     flops = step_flops(tape)

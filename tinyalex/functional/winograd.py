@@ -237,8 +237,7 @@ class Winograd2d(Function):
         tiles = -(-(H + 2 * PH - r + 1) // self.m) * -(-(W + 2 * PW - r + 1) // self.m)
         n = max(1, -(-MIN_COLUMNS // tiles), CPU_CHUNK_BYTES // (alpha * alpha * (C + O) * tiles * x.itemsize))
         k = 1 if backend.is_gpu_array(x) else -(-(stop - start) // n)  # chunks of equal size, n at most
-        bounds = [start + (stop - start) * i // k for i in range(k + 1)]
-        return [slice(a, b) for a, b in zip(bounds, bounds[1:])], alpha * alpha * C * tiles
+        return threads.cut(start, stop, k), alpha * alpha * C * tiles
 
     @threads.one_blas_thread()
     def backward(self, gy):
