@@ -6,6 +6,7 @@ import tinyalex as ta
 from tinyalex import backend
 from tinyalex import functional as F
 from tinyalex.functional import conv
+from tinyalex.functional.im2col import shared_rows
 from tinyalex.functional.reference import conv2d_backward_reference, conv2d_reference
 
 from conftest import OpCase, op_tests
@@ -45,12 +46,18 @@ def test_conv2d_forward_and_backward_match_the_loop_reference(rng, layout, x_sha
 @pytest.mark.parametrize("images_per_chunk", [1, 2])
 @pytest.mark.parametrize("stride", [(2, 1), (2, 2)])  # (2, 2): a stride along each row, the images first
 def test_conv2d_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatch, layout, images_per_chunk, stride):
-    """On the CPU the columns are built a few images at a time (conv.CPU_CHUNK_BYTES): chunks of 1 and
-    of 2 images (the last one smaller), with groups and overlap, give the whole-batch results."""
+    """On the CPU forward's shared rows (conv.ROWS_CHUNK_BYTES) and backward's columns
+    (conv.CPU_CHUNK_BYTES) are built a few images at a time: chunks of 1 and of 2 images (the last
+    one smaller), with groups and overlap, give the whole-batch results."""
     (N, C, H, W), (O, Cg, KH, KW), padding = (5, 4, 8, 9), (6, 2, 3, 2), 1
     OH, OW = F.conv_outsize(H, KH, stride[0], padding), F.conv_outsize(W, KW, stride[1], padding)
     monkeypatch.setattr(conv, "CPU_CHUNK_BYTES", images_per_chunk * C * KH * KW * OH * OW * 8)
+    monkeypatch.setattr(conv, "ROWS_CHUNK_BYTES", images_per_chunk * (C * (H + 2 * padding) * KW + O * OH) * OW * 8)
+    monkeypatch.setattr(conv, "MIN_ROW_COLUMNS", 1)
+    lowered = []  # the images of each chunk forward lowers
+    monkeypatch.setattr(conv, "shared_rows", lambda xc, *args: lowered.append(len(xc)) or shared_rows(xc, *args))
     _check_against_reference(rng, (N, C, H, W), (O, Cg, KH, KW), stride, padding, 2)
+    assert lowered == [images_per_chunk] * (N // images_per_chunk) + [N % images_per_chunk] * (N % images_per_chunk > 0)
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, first", [
@@ -70,9 +77,9 @@ def test_a_gpu_takes_as_many_images_as_its_chunk_bytes_hold(monkeypatch):
     x = np.zeros((10, 3, 4, 4), np.float32)  # 3 channels x 9 values per channel x 4 bytes per image
     monkeypatch.setattr(backend, "is_gpu_array", lambda a: True)
     monkeypatch.setattr(conv, "GPU_CHUNK_BYTES", 4 * 3 * 9 * 4)
-    assert conv.Conv2d.chunks(x, slice(None), 9) == [slice(0, 4), slice(4, 8), slice(8, 10)]
+    assert conv.Conv2d.chunks(x, slice(None), 3 * 9) == [slice(0, 4), slice(4, 8), slice(8, 10)]
     monkeypatch.setattr(conv, "GPU_CHUNK_BYTES", 1 << 30)
-    assert conv.Conv2d.chunks(x, slice(None), 9) == [slice(0, 10)]
+    assert conv.Conv2d.chunks(x, slice(None), 3 * 9) == [slice(0, 10)]
 
 
 def _check_against_reference(rng, x_shape, w_shape, stride, padding, groups):
@@ -194,3 +201,12 @@ def test_col2im_and_the_conv_backward_give_the_same_bits_on_every_run(rng, devic
     for later in runs[1:]:
         for a, b in zip(runs[0], later):
             assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
+
+
+def test_forwards_chunks_give_each_gemm_128_columns_at_least(monkeypatch):
+    """AlexNet's conv1 has 2.8 MB of shared rows and products an image, more than ROWS_CHUNK_BYTES, but
+    only 55 columns (OW) an image: a chunk takes 3 images, 165 columns, not one."""
+    lowered = []
+    monkeypatch.setattr(conv, "shared_rows", lambda xc, *args: lowered.append(len(xc)) or shared_rows(xc, *args))
+    F.conv2d(np.zeros((7, 3, 227, 227), np.float32), np.zeros((96, 3, 11, 11), np.float32), stride=4, algorithm="im2col")
+    assert sum(lowered) == 7 and max(lowered) == 3

@@ -1,14 +1,14 @@
 """Convolution as one matrix product: conv2d with groups (paper sections 3.2, 3.5).
 
 A convolution slides every filter over every receptive field; the window geometry (output sizes,
-im2col, col2im) is in ``im2col.py``, and conv2d is im2col + one GEMM per group.
+im2col, col2im, the shared rows) is in ``im2col.py``, and conv2d is im2col + one GEMM per group.
 """
 import functools
 
 from .. import backend, threads
 from ..tensor import Function
 from . import checks, winograd
-from .im2col import add_columns, conv_outsize, fill_columns, images_first, pad2d, padded_images_last
+from .im2col import add_columns, conv_outsize, fill_columns, images_first, pad2d, padded_images_last, shared_rows
 from .im2col import col2im, im2col  # noqa: F401  (kept importable from here, where they used to live)
 
 
@@ -20,23 +20,44 @@ from .im2col import col2im, im2col  # noqa: F401  (kept importable from here, wh
 CPU_CHUNK_BYTES = 8 << 20
 GPU_CHUNK_BYTES = 1 << 30
 
+# Bytes of a chunk's shared rows and products in forward on the CPU (forward_part), unless that
+# leaves its GEMMs fewer than MIN_ROW_COLUMNS columns (n*OW). In-process A/B, 2 threads, forward ms
+# at 1, 2 and 4 MB: four-layer CNN's conv1 6.6, 6.4, 7.5; AlexNet-CIFAR's conv1 19.4, 18.5, 20.6;
+# 32 -> 32 maps at 15x15 16.9, 16.7, 15.6. AlexNet's conv1 at 2, 8 and 14 MB: 31.8, 28.6, 28.3, one
+# image of 55 columns a chunk at 2 MB (BENCHMARKS.md).
+ROWS_CHUNK_BYTES = 2 << 20
+MIN_ROW_COLUMNS = 128
+
 # Columns of at most this many values (C/groups * KH * KW) are built with the images first (see Conv2d)
 IMAGES_FIRST_VALUES = 256
 
 
 class Conv2d(Function):
-    """im2col + GEMM, a chunk of images at a time; backward rebuilds each chunk's columns from the
-    (padded) input, which costs one more copy but keeps no columns alive between passes.
+    """im2col + GEMM, a chunk of images at a time, in one part of the batch per thread.
 
-    Two layouts of a chunk's n images:
+    forward lowers the images along the width only (``shared_rows``, Cho and Brand's MEC): one GEMM
+    per output row and group, (O/G, KH*Cg*KW) @ (KH*Cg*KW, n*OW), whose columns are a view into KW
+    shifted copies of the input rows, then the (OH, O, n, OW) products moved to NCHW with the bias.
+    In-process A/B on 2 threads, forward, im2col's columns -> shared rows (ms, BENCHMARKS.md):
+        3 -> 32 maps, 5x5, 32x32, 128 images (the four-layer CNN's conv1)   10.5 -> 6.4
+        3 -> 96 maps, 5x5, 32x32, 128 images (AlexNet-CIFAR's conv1)        20.7 -> 18.5
+        32 -> 32 maps, 5x5, 15x15, 128 images                               24.1 -> 16.7
+        64 -> 128 maps, 3x3, 112x112, 4 images (VGG's conv2_1)              59.4 -> 55.9
+        3 -> 96 maps, 11x11 at stride 4, 227x227, 16 images (AlexNet's)     30.0 -> 28.9
+    A chunk's copy of rows and its products take at most ROWS_CHUNK_BYTES on the CPU.
+
+    backward builds each chunk's im2col columns again, from the input, in one of two layouts:
       - images last (cuda-convnet's): the images are padded into one (C, H, W, n) array
         (``padded_images_last``), the columns are (C*KH*KW, OH*OW*n), and one GEMM per group gives
-        (O, OH*OW*n), moved back to NCHW. A window's slice is then runs of OW*n values, which copy fast.
-      - images first (Caffe's): columns (n, C*KH*KW, OH*OW), one GEMM per image and group, whose
-        (O, OH*OW) products are already NCHW: no move back. Taken when a column is short
-        (``IMAGES_FIRST_VALUES``), where the move cost more than the copy and the GEMM together,
-        and for a stride along the rows, whose windows have no runs to copy in either layout.
-    In-process A/B on one thread, 64 images, forward / backward with gx (images last ms -> images first):
+        gW from gy moved to (O, OH*OW*n). A window's slice is then runs of OW*n values, which copy fast.
+      - images first (Caffe's): columns (n, C*KH*KW, OH*OW), one GEMM per image and group with gy as
+        it is, NCHW. Taken when a column is short (``IMAGES_FIRST_VALUES``), where the move cost more
+        than the copy and the GEMM together, and for a stride along the rows, whose windows have no
+        runs to copy in either layout.
+    (Backward by the shared rows measured slower: its gy must move to (OH, O, n, OW) first, and its
+    input gradient adds KH overlapping blocks back; AlexNet-CIFAR's conv1 24.2 -> 32.0 ms.)
+    In-process A/B on one thread, 64 images, forward / backward with gx (images last ms -> images
+    first), when forward built the columns too:
         3 -> 32 maps, 5x5, 32x32 (the four-layer CNN's conv1)      15.7 -> 8.2 / 26.4 -> 20.4
         3 -> 96 maps, 5x5, 32x32 (AlexNet-CIFAR's conv1)           35.1 -> 20.1 / 52.9 -> 38.9
         8 -> 32, 5x5, 32x32 (200 values)                           27.7 -> 24.2 / 54.2 -> 51.2
@@ -54,57 +75,55 @@ class Conv2d(Function):
         self.stride, self.padding, self.groups = stride, padding, groups
 
     def forward(self, x, w, b=None):
-        (N, _, H, W), (_, Cg, KH, KW) = x.shape, w.shape
+        (N, _, H, W), (O, Cg, KH, KW), G = x.shape, w.shape, self.groups
         (SH, SW), (PH, PW) = self.stride, self.padding
         OH, OW = conv_outsize(H, KH, SH, PH), conv_outsize(W, KW, SW, PW)
         self.images_first = SW > 1 or Cg * KH * KW <= IMAGES_FIRST_VALUES
-        y = backend.xp(x).empty((N, w.shape[0], OH, OW), x.dtype)
-        calls = [functools.partial(self.forward_part, x, w, b, y, images, OH, OW)
-                 for images in threads.slices(x, x.size * KH * KW)]
-        self.save_for_backward(parts=threads.in_parallel(calls, gemm=True), w=w)
+        y = backend.xp(x).empty((N, O, OH, OW), x.dtype)
+        # the filters as (G, 1, O/G, KH*Cg*KW), their taps in the shared rows' order (i, c, j)
+        wr = w.reshape(G, O // G, Cg, KH, KW).transpose(0, 1, 3, 2, 4).reshape(G, 1, O // G, -1)
+        parts = threads.slices(x, x.size * KH * KW)
+        threads.in_parallel([functools.partial(self.forward_part, x, wr, KH, KW, b, y, images) for images in parts],
+                            gemm=True)
+        self.save_for_backward(x=x, w=w, parts=parts)
         return y
 
-    def forward_part(self, x, w, b, y, images, OH, OW):
-        """y[images] from x[images], a chunk at a time; returns the chunks and their padded images."""
-        (O, _, KH, KW), G, (PH, PW) = w.shape, self.groups, self.padding
-        xp = backend.xp(x)
-        w = w.reshape(G, O // G, -1)
-        chunks = self.chunks(x, images, KH * KW * OH * OW)
-        xcs = [pad2d(x[n], PH, PW) if self.images_first else padded_images_last(x[n], PH, PW) for n in chunks]
-        for n, col in zip(chunks, self.columns(xcs, KH, KW, OH, OW)):
-            if self.images_first:
-                # (G, O/G, Cg*KH*KW) @ (n, G, Cg*KH*KW, OH*OW): the images' maps in place in y
-                xp.matmul(w, col, out=y[n].reshape(col.shape[0], G, O // G, -1))
-                if b is not None:
-                    y[n] += b.reshape(O, 1, 1)
-                continue
-            # one GEMM per group (a batched matmul): (G, O/G, Cg*KH*KW) @ (G, Cg*KH*KW, OH*OW*n)
-            yn = xp.matmul(w, col)
-            # these images back to NCHW while still in cache, the bias added in the same pass
-            yn = yn.reshape(O, OH, OW, -1).transpose(3, 0, 1, 2)
+    def forward_part(self, x, wr, KH, KW, b, y, images):
+        """y[images] from x[images], a chunk at a time."""
+        (G, _, Og, _), (_, C, H, _), (_, _, OH, OW) = wr.shape, x.shape, y.shape
+        xp, (PH, PW) = backend.xp(x), self.padding
+        if backend.is_gpu_array(x):
+            per_image = C * KH * KW * OH * OW  # a GPU's matmul may copy the overlapping view whole
+        else:
+            per_image = (C * (H + 2 * PH) * KW + G * Og * OH) * OW  # the rows and the products
+        for n in self.chunks(x, images, per_image, ROWS_CHUNK_BYTES, least=-(-MIN_ROW_COLUMNS // OW)):
+            rows = shared_rows(pad2d(x[n], PH, PW), KH, KW, *self.stride, G)
+            yn = xp.matmul(wr, rows).reshape(G, OH, Og, -1, OW).transpose(3, 0, 2, 1, 4)  # (n, G, O/G, OH, OW)
+            out = y[n].reshape(yn.shape)
             if b is None:
-                y[n] = yn
+                out[...] = yn
             else:
-                xp.add(yn, b.reshape(O, 1, 1), out=y[n])
-        return chunks, xcs
+                xp.add(yn, b.reshape(G, Og, 1, 1), out=out)
 
     def backward(self, gy):
         need_gx, need_gW = self.needs_input_grad[:2]
         xp = backend.xp(gy)
         # a GEMM is skipped for an input that needs no gradient (the images at the first layer)
         gx = xp.empty((gy.shape[0],) + self.inputs[0].shape[1:], gy.dtype) if need_gx else None
-        calls = [functools.partial(self.backward_part, gy, gx, need_gW, *part) for part in self.saved.parts]
+        calls = [functools.partial(self.backward_part, gy, gx, need_gW, images) for images in self.saved.parts]
         gWs = threads.in_parallel(calls, gemm=True)
         gW = sum(gWs[1:], gWs[0]).reshape(self.saved.w.shape) if need_gW else None
         if len(self.inputs) == 2:
             return gx, gW
         return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
 
-    def backward_part(self, gy, gx, need_gW, chunks, xcs):
-        """gx of these chunks' images (written into ``gx`` unless it is None) and their share of gW."""
-        w, G = self.saved.w, self.groups
+    def backward_part(self, gy, gx, need_gW, images):
+        """gx of x[images] (written into ``gx`` unless it is None) and their share of gW, a chunk at a time."""
+        x, w, G, (PH, PW) = self.saved.x, self.saved.w, self.groups, self.padding
         (O, _, KH, KW), (_, _, OH, OW) = w.shape, gy.shape
         xp = backend.xp(gy)
+        chunks = self.chunks(x, images, x.shape[1] * KH * KW * OH * OW)
+        xcs = [pad2d(x[n], PH, PW) if self.images_first else padded_images_last(x[n], PH, PW) for n in chunks]
         w = w.reshape(G, O // G, -1)
         gW = xp.zeros_like(w) if need_gW else None
         for n, xc, col in zip(chunks, xcs, self.columns(xcs, KH, KW, OH, OW, fill=need_gW)):
@@ -132,12 +151,13 @@ class Conv2d(Function):
         return images_first(gxc, PH, PW)
 
     @staticmethod
-    def chunks(x, images, values_per_channel):
-        """Consecutive slices of x[images] (absolute positions in the batch) whose columns
-        (C * values_per_channel each) fit CPU_CHUNK_BYTES (GPU_CHUNK_BYTES on a GPU)."""
+    def chunks(x, images, per_image, cpu_bytes=None, least=1):
+        """Consecutive slices of x[images] (absolute positions in the batch) of as many images as fit
+        ``cpu_bytes`` (default CPU_CHUNK_BYTES; GPU_CHUNK_BYTES on a GPU) at ``per_image`` values
+        each, but ``least`` images at least."""
         start, stop, _ = images.indices(x.shape[0])
-        per_image = x.shape[1] * values_per_channel * x.itemsize
-        chunk = max(1, (GPU_CHUNK_BYTES if backend.is_gpu_array(x) else CPU_CHUNK_BYTES) // per_image)
+        budget = GPU_CHUNK_BYTES if backend.is_gpu_array(x) else CPU_CHUNK_BYTES if cpu_bytes is None else cpu_bytes
+        chunk = max(1, least, budget // (per_image * x.itemsize))
         return [slice(a, min(a + chunk, stop)) for a in range(start, stop, chunk)]
 
     def columns(self, xcs, KH, KW, OH, OW, fill=True):
@@ -184,7 +204,8 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto"):
 
     Shapes: x (N, C, H, W), w (O, C/groups, KH, KW), b (O,) -> y (N, O, OH, OW) with
     OH = conv_outsize(H, KH, SH, PH) and likewise OW. ``stride`` and ``padding`` are ints or
-    (height, width) pairs. Computed as im2col + one matrix product per group; backward:
+    (height, width) pairs. Computed as im2col + one matrix product per group (forward with the
+    columns lowered along the width only, an output row at a time: ``Conv2d``); backward:
     gW = gy col^T, gx = col2im(W^T gy), gb = gy summed over N, OH, OW.
 
     ``algorithm``: "im2col" (the above, the reference), "winograd" (stride 1, square 3x3 or 5x5
