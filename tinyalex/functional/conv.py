@@ -37,7 +37,7 @@ class Conv2d(Function):
 
     forward lowers the images along the width only (``shared_rows``, Cho and Brand's MEC): one GEMM
     per output row and group, (O/G, KH*Cg*KW) @ (KH*Cg*KW, n*OW), whose columns are a view into KW
-    shifted copies of the input rows, then the (OH, O, n, OW) products moved to NCHW with the bias.
+    shifted copies of the input rows, then the products, (G, OH, O/G, n*OW), moved to NCHW with the bias.
     In-process A/B on 2 threads, forward, im2col's columns -> shared rows (ms, BENCHMARKS.md):
         3 -> 32 maps, 5x5, 32x32, 128 images (the four-layer CNN's conv1)   10.5 -> 6.4
         3 -> 96 maps, 5x5, 32x32, 128 images (AlexNet-CIFAR's conv1)        20.7 -> 18.5
