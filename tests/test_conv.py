@@ -38,6 +38,14 @@ def layout(request, monkeypatch):
     return request.param
 
 
+@pytest.fixture
+def lowered(monkeypatch):
+    """The images of each chunk that forward lowers into shared rows, in order."""
+    images = []
+    monkeypatch.setattr(conv, "shared_rows", lambda xc, *args: images.append(len(xc)) or shared_rows(xc, *args))
+    return images
+
+
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups", CASES)
 def test_conv2d_forward_and_backward_match_the_loop_reference(rng, layout, x_shape, w_shape, stride, padding, groups):
     _check_against_reference(rng, x_shape, w_shape, stride, padding, groups)
@@ -45,7 +53,7 @@ def test_conv2d_forward_and_backward_match_the_loop_reference(rng, layout, x_sha
 
 @pytest.mark.parametrize("images_per_chunk", [1, 2])
 @pytest.mark.parametrize("stride", [(2, 1), (2, 2)])  # (2, 2): a stride along each row, the images first
-def test_conv2d_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatch, layout, images_per_chunk, stride):
+def test_conv2d_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatch, lowered, layout, images_per_chunk, stride):
     """On the CPU forward's shared rows (conv.ROWS_CHUNK_BYTES) and backward's columns
     (conv.CPU_CHUNK_BYTES) are built a few images at a time: chunks of 1 and of 2 images (the last
     one smaller), with groups and overlap, give the whole-batch results."""
@@ -54,8 +62,6 @@ def test_conv2d_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatch,
     monkeypatch.setattr(conv, "CPU_CHUNK_BYTES", images_per_chunk * C * KH * KW * OH * OW * 8)
     monkeypatch.setattr(conv, "ROWS_CHUNK_BYTES", images_per_chunk * (C * (H + 2 * padding) * KW + O * OH) * OW * 8)
     monkeypatch.setattr(conv, "MIN_ROW_COLUMNS", 1)
-    lowered = []  # the images of each chunk forward lowers
-    monkeypatch.setattr(conv, "shared_rows", lambda xc, *args: lowered.append(len(xc)) or shared_rows(xc, *args))
     _check_against_reference(rng, (N, C, H, W), (O, Cg, KH, KW), stride, padding, 2)
     assert lowered == [images_per_chunk] * (N // images_per_chunk) + [N % images_per_chunk] * (N % images_per_chunk > 0)
 
@@ -203,10 +209,8 @@ def test_col2im_and_the_conv_backward_give_the_same_bits_on_every_run(rng, devic
             assert np.array_equal(a.view(np.uint32), b.view(np.uint32))
 
 
-def test_forwards_chunks_give_each_gemm_128_columns_at_least(monkeypatch):
+def test_forwards_chunks_give_each_gemm_128_columns_at_least(lowered):
     """AlexNet's conv1 has 2.8 MB of shared rows and products an image, more than ROWS_CHUNK_BYTES, but
     only 55 columns (OW) an image: a chunk takes 3 images, 165 columns, not one."""
-    lowered = []
-    monkeypatch.setattr(conv, "shared_rows", lambda xc, *args: lowered.append(len(xc)) or shared_rows(xc, *args))
     F.conv2d(np.zeros((7, 3, 227, 227), np.float32), np.zeros((96, 3, 11, 11), np.float32), stride=4, algorithm="im2col")
     assert sum(lowered) == 7 and max(lowered) == 3
