@@ -79,3 +79,25 @@ def test_shared_rows_hold_im2cols_columns_output_row_by_output_row(rng, x_shape,
     col = F.im2col(x, KH, KW, SH, SW, PH, PW).reshape(groups, C // groups, KH, KW, N, OH, OW)
     want = col.transpose(0, 5, 2, 1, 3, 4, 6).reshape(rows.shape)
     np.testing.assert_array_equal(rows, want)
+
+
+@pytest.mark.parametrize("x_shape, kernel, stride, padding", WINDOWS)
+def test_polyphase_components_hold_every_windows_tap_as_one_shifted_run(rng, x_shape, kernel, stride, padding):
+    """P[a, b, n, c, h, w] = x_padded[n, c, h*SH + a, w*SW + b] (the value past the input), and tap (i, j)
+    of every window is component (i % SH, j % SW) shifted by (i // SH, j // SW): the strided slice
+    ``window`` cuts from the padded input."""
+    from tinyalex.functional.im2col import pad2d, phases, window
+    (N, C, H, W), (KH, KW) = x_shape, kernel
+    (SH, SW), (PH, PW) = np.broadcast_to(stride, 2), np.broadcast_to(padding, 2)
+    x = rng.standard_normal(x_shape)
+    P, padded = phases(x, SH, SW, PH, PW, -np.inf), pad2d(x, PH, PW, -np.inf)
+    Hp, Wp = -(-(H + 2 * PH) // SH), -(-(W + 2 * PW) // SW)
+    assert P.shape == (SH, SW, N, C, Hp, Wp)
+    for a, b, h, w in np.ndindex(SH, SW, Hp, Wp):
+        inside = h * SH + a < padded.shape[2] and w * SW + b < padded.shape[3]
+        want = padded[:, :, h * SH + a, w * SW + b] if inside else np.full((N, C), -np.inf)
+        np.testing.assert_array_equal(P[a, b, :, :, h, w], want)
+    OH, OW = F.conv_outsize(H, KH, SH, PH), F.conv_outsize(W, KW, SW, PW)
+    for i, j in np.ndindex(KH, KW):
+        run = P[i % SH, j % SW, :, :, i // SH:i // SH + OH, j // SW:j // SW + OW]
+        np.testing.assert_array_equal(run, padded[(Ellipsis, *window(i, j, OH, OW, SH, SW))])

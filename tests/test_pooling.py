@@ -14,6 +14,7 @@ CASES = [
     ((2, 3, 8, 9), 3, 2, 1),              # padded, odd width
     ((1, 2, 6, 6), 2, None, 0),           # stride defaults to the kernel: non-overlapping
     ((2, 2, 7, 6), (3, 2), (2, 1), (1, 1)),
+    ((3, 2, 10, 9), 2, 3, 1),             # stride larger than the kernel: pixels no window reads
 ]
 
 
@@ -43,6 +44,26 @@ def test_max_pool_matches_the_loop_reference(rng, shape, k, s, p):
     y.backward(gy)
     # the CPU's backward adds window by window, as the loop does: the same bits
     np.testing.assert_array_equal(x.grad, max_pool2d_backward_reference(x.data, gy, k, s, p))
+
+
+@pytest.mark.parametrize("shape, k, s, p", [((5, 3, 12, 12), 3, 2, 0), ((5, 2, 11, 13), 3, 2, 1)])
+def test_max_pool_forward_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatch, shape, k, s, p):
+    """Forward copies a chunk of images at a time into its polyphase components (``CHUNK_BYTES``): with
+    room for two images, 5 images go as 2 + 2 + 1 on one thread, ties included."""
+    from tinyalex import threads
+    from tinyalex.functional import pooling
+    from tinyalex.functional.im2col import phases
+    x = rng.integers(0, 3, shape).astype(np.float32)
+    H, W = shape[2] + 2 * p, shape[3] + 2 * p
+    monkeypatch.setattr(pooling, "CHUNK_BYTES", 2 * s * s * shape[1] * -(-H // s) * -(-W // s) * x.itemsize)
+    chunks = []
+    monkeypatch.setattr(pooling, "phases", lambda xc, *a, **kw: chunks.append(len(xc)) or phases(xc, *a, **kw))
+    with threads.workers(1):
+        y = F.max_pool2d(ta.tensor(x, requires_grad=True), k, s, p)
+    assert chunks == [2, 2, 1]
+    np.testing.assert_array_equal(y.numpy(), max_pool2d_reference(x, k, s, p))
+    gy = rng.integers(-50, 50, y.shape).astype(np.float32)
+    np.testing.assert_array_equal(y.creator.to_winners(gy), max_pool2d_backward_reference(x, gy, k, s, p))
 
 
 @pytest.mark.parametrize("shape, k, s, p", CASES)

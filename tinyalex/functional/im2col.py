@@ -52,6 +52,32 @@ def pad2d(x, PH, PW, value=0):
     return out
 
 
+def phases(x, SH, SW, PH, PW, value, out=None):
+    """The SH x SW polyphase components of x (n, C, H, W) padded by (PH, PW) with ``value``:
+
+        P[a, b, n, c, h, w] = x_padded[n, c, h*SH + a, w*SW + b]     (SH, SW, n, C, Hp, Wp)
+
+    with Hp = ceil((H + 2 PH) / SH), Wp likewise, and ``value`` also where h*SH + a or w*SW + b falls
+    past the padded input. Kernel offset (i, j) of the window at (oh, ow) at stride (SH, SW) reads
+    P[i % SH, j % SW, n, c, oh + i // SH, ow + j // SW]: on the flattened component (a, b) every
+    window's tap (i, j) is one contiguous run shifted by (i // SH) * Wp + j // SW, if the outputs
+    are laid out on a grid of Hp x Wp a plane (its extra places read past a row or a plane: values
+    to drop). Written into ``out`` (a C-contiguous array of that shape) when given.
+    """
+    xp, (n, C, H, W) = backend.xp(x), x.shape
+    Hp, Wp = -(-(H + 2 * PH) // SH), -(-(W + 2 * PW) // SW)
+    if (PH, PW, Hp * SH, Wp * SW) != (0, 0, H, W):
+        with backend.on_device(backend.device_of(x)):
+            grid = xp.full((n, C, Hp * SH, Wp * SW), value, x.dtype)
+        grid[:, :, PH:PH + H, PW:PW + W] = x
+        x = grid
+    if out is None:
+        with backend.on_device(backend.device_of(x)):
+            out = xp.empty((SH, SW, n, C, Hp, Wp), x.dtype)
+    out[...] = x.reshape(n, C, Hp, SH, Wp, SW).transpose(3, 5, 0, 1, 2, 4)
+    return out
+
+
 def im2col(x, KH, KW, SH, SW, PH, PW):
     """Receptive fields as columns: (N, C, H, W) -> col (C*KH*KW, N*OH*OW), on raw arrays.
 
