@@ -34,10 +34,16 @@ class Pool2d(Function):
 
 
 # Bytes of the polyphase components max-pool forward copies a chunk of images into on the CPU
-# (``MaxPool2d.winners``), so that the taps' passes run in the core's cache. One thread, 128 images of
-# the four-layer CNN's pool1 (32 maps of 32x32, 3x3 at stride 2), ms at 1, 2, 4, 8, 16 and 128 images
-# a chunk (128 KB each): 9.0, 7.6, 6.6, 6.6, 6.4, 10.0; by strided slices of the input it took 17-22.
-CHUNK_BYTES = 1 << 20
+# (``MaxPool2d.winners``), so that the taps' passes run in the cache; fewer, larger chunks leave fewer
+# Python calls, which hold the lock the threads share. Forward on 2 threads, in-process interleaved
+# medians, ms at 0.5, 1, 2, 4 and 8 MB (BENCHMARKS.md):
+#     128 x 32 x 32 x 32 (the four-layer CNN's pool1)       8.70, 6.59, 5.54, 5.66, 7.54
+#     128 x 96 x 32 x 32 (AlexNet-CIFAR's pool1)            25.08, 18.01, 13.31, 12.94, 15.44
+#     16 x 96 x 55 x 55 (AlexNet's pool1)                   7.98, 8.10, 7.87, 7.16, 8.69
+#     16 x 256 x 27 x 27 (AlexNet's pool2)                  7.51, 7.07, 5.30, 4.98, 5.17
+# and inside training steps at 1, 2 and 4 MB: four-layer CNN 89.4, 90.4, 91.1; AlexNet-CIFAR 1045,
+# 1030, 1051 (the same within the noise).
+CHUNK_BYTES = 2 << 20
 
 
 class MaxPool2d(Pool2d):
