@@ -112,21 +112,29 @@ class MaxPool2d(Pool2d):
         return self.scatter(gy, lambda k: gy * (argmax == k))
 
     def to_winners(self, gy):
-        """gx: every gradient added at its winner's flat index in the padded input, in one np.add.at pass.
+        """gx: every gradient added at its winner's flat index in the padded input, in one np.add.at pass
+        over each thread's images.
 
         The CPU's version, 5x faster than by_taps (one pass over gy instead of three per offset), and
-        it adds in the loop reference's order: window by window.
+        it adds in the loop reference's order: window by window. np.add.at holds the interpreter's
+        lock, but one thread's index build runs beside the other's adds.
         """
         (N, C, H, W), (KH, KW), (SH, SW) = self.saved.padded_shape, self.kernel_size, self.stride
         (PH, PW), (OH, OW), argmax = self.padding, gy.shape[2:], self.saved.argmax
         # index of tap k of window (oh, ow) in image plane (n, c): its window's corner + its offset
         offset = np.arange(KH * KW)
-        winner = (offset // KW * W + offset % KW).take(argmax)  # take: 1.3x faster than table[argmax]
-        winner += (np.arange(OH) * (SH * W))[:, None] + np.arange(OW) * SW
-        winner += np.arange(N * C).reshape(N, C, 1, 1) * (H * W)
-        gx = np.zeros(N * C * H * W, gy.dtype)
-        np.add.at(gx, winner.ravel(), gy.ravel())
-        return gx.reshape(N, C, H, W)[:, :, PH:H - PH, PW:W - PW]
+        offset = offset // KW * W + offset % KW
+        corner = (np.arange(OH) * (SH * W))[:, None] + np.arange(OW) * SW
+        gx = np.zeros((N, C, H, W), gy.dtype)
+
+        def part(i):  # images i: their planes are consecutive in gx
+            winner = offset.take(argmax[i])  # take: 1.3x faster than table[argmax]
+            winner += corner
+            winner += np.arange(winner.shape[0] * C).reshape(-1, C, 1, 1) * (H * W)
+            np.add.at(gx[i].reshape(-1), winner.ravel(), gy[i].ravel())
+
+        threads.over_batch(gx, part)  # cut by the pixels each part zeroes and adds onto
+        return gx[:, :, PH:H - PH, PW:W - PW]
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
