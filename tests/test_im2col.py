@@ -101,3 +101,24 @@ def test_polyphase_components_hold_every_windows_tap_as_one_shifted_run(rng, x_s
     for i, j in np.ndindex(KH, KW):
         run = P[i % SH, j % SW, :, :, i // SH:i // SH + OH, j // SW:j // SW + OW]
         np.testing.assert_array_equal(run, padded[(Ellipsis, *window(i, j, OH, OW, SH, SW))])
+
+
+@pytest.mark.parametrize("x_shape, kernel, stride, padding", WINDOWS)
+@pytest.mark.parametrize("images_last", [False, True])
+def test_the_view_of_every_window_holds_each_kernel_offsets_strided_slice(rng, x_shape, kernel, stride, padding,
+                                                                          images_last):
+    """windows(...)[..., i, j, :, :, ...] is the slice ``window(i, j)`` cuts from the padded input, for
+    the images first (N, C, H, W; lead 2) and last (C, H, W, N; lead 1); fill_columns copies it whole."""
+    from tinyalex.functional.im2col import fill_columns, pad2d, padded_images_last, window, windows
+    (N, C, H, W), (KH, KW) = x_shape, kernel
+    (SH, SW), (PH, PW) = np.broadcast_to(stride, 2), np.broadcast_to(padding, 2)
+    OH, OW = F.conv_outsize(H, KH, SH, PH), F.conv_outsize(W, KW, SW, PW)
+    x = rng.standard_normal(x_shape)
+    xc, lead = (padded_images_last(x, PH, PW), 1) if images_last else (pad2d(x, PH, PW), 2)
+    view = windows(xc, KH, KW, OH, OW, SH, SW, lead)
+    assert view.shape == xc.shape[:lead] + (KH, KW, OH, OW) + xc.shape[lead + 2:]
+    axes = (slice(None),) * lead
+    for i, j in np.ndindex(KH, KW):
+        np.testing.assert_array_equal(view[axes + (i, j)], xc[axes + window(i, j, OH, OW, SH, SW)])
+    col = fill_columns(np.empty(view.shape), xc, SH, SW, lead)
+    np.testing.assert_array_equal(col, view)

@@ -95,8 +95,8 @@ def im2col(x, KH, KW, SH, SW, PH, PW):
     Overlapping windows repeat pixels (e sits in every column). With the weights w (O, C, KH, KW)
     seen as a matrix (O, C*KH*KW), the convolution is the product w @ col (O, N*OH*OW); the
     channel-major rows give each group of a grouped convolution one contiguous block of rows.
-    The copy is one strided slice per kernel offset (``fill_columns``): KH*KW Python steps, each
-    vectorised over N, C, OH, OW. (conv2d builds the same columns with the images in the last
+    The copy is one strided slice per kernel offset, all KH*KW of them read through one view
+    (``windows``, ``fill_columns``). (conv2d builds the same columns with the images in the last
     place, which makes the copy faster; this function gives them in the order above.)
     """
     N, C, H, W = x.shape
@@ -173,17 +173,30 @@ def images_first(xc, PH, PW):
     return xc[:, PH:H - PH, PW:W - PW].transpose(3, 0, 1, 2)
 
 
+def windows(xc, KH, KW, OH, OW, SH, SW, lead=1):
+    """Every kernel offset's window of xc at once, as one view (for reading: the windows overlap):
+
+        V[..., i, j, oh, ow, ...] = xc[..., oh*SH + i, ow*SW + j, ...]
+
+    xc (lead axes, H, W, rest) -> V (lead axes, KH, KW, OH, OW, rest): V[..., i, j, :, :, ...] is
+    ``window(i, j, ...)``'s slice of xc. The copy of all KH*KW slices is then one NumPy call instead
+    of KH*KW: the same values, and on two threads no longer 2-3x slower than on one (each short call
+    waits for the interpreter's lock the threads share; BENCHMARKS.md).
+    """
+    s = xc.strides
+    shape = xc.shape[:lead] + (KH, KW, OH, OW) + xc.shape[lead + 2:]
+    strides = s[:lead] + (s[lead], s[lead + 1], SH * s[lead], SW * s[lead + 1]) + s[lead + 2:]
+    return backend.xp(xc).lib.stride_tricks.as_strided(xc, shape, strides)
+
+
 def fill_columns(col, xc, SH, SW, lead=1):
-    """im2col's copy: col (C, KH, KW, OH, OW, N) <- the windows of the padded xc (C, H, W, N).
+    """im2col's copy: col (C, KH, KW, OH, OW, N) <- the windows of the padded xc (C, H, W, N), in one
+    copy from their view (``windows``).
 
     ``lead``: the axes before the kernel offsets; 2 for the images first, col (N, C, KH, KW, OH, OW)
     <- xc (N, C, H, W).
     """
-    KH, KW, OH, OW = col.shape[lead:lead + 4]
-    axes = (slice(None),) * lead
-    for i in range(KH):
-        for j in range(KW):
-            col[axes + (i, j)] = xc[axes + window(i, j, OH, OW, SH, SW)]
+    col[...] = windows(xc, *col.shape[lead:lead + 4], SH, SW, lead)
     return col
 
 
