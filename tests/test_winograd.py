@@ -28,6 +28,25 @@ def test_f23_at_the_points_0_1_minus1_infinity_is_lavin_and_grays_up_to_where_th
     np.testing.assert_array_equal(BT, [[1, 0, -1, 0], [0, .5, .5, 0], [0, -.5, .5, 0], [0, -1, 0, 1]])
 
 
+@pytest.mark.parametrize("m, r", TILES)
+@pytest.mark.parametrize("contiguous", [True, False])
+def test_transform_is_t_d_t_transposed_on_every_tile(rng, m, r, contiguous):
+    """transform(T, D)[:, :, x] = T D[:, :, x] T^T for every tile x, written into ``out`` when given,
+    also for a D that is a strided view (backward's tiles of gy)."""
+    AT, _, BT = winograd.cook_toom(m, r)
+    alpha = m + r - 1
+    D = rng.standard_normal((alpha, alpha, 3, 5))
+    if not contiguous:
+        D = rng.standard_normal((5, alpha, 3, alpha)).transpose(1, 3, 2, 0)
+    for T in (BT, AT):
+        want = np.einsum("ia,abxy,jb->ijxy", T, D, T)
+        np.testing.assert_allclose(winograd.transform(T, D), want, rtol=1e-12, atol=1e-12)
+        out = np.empty((T.shape[0], T.shape[0], 15))
+        got = winograd.transform(T, D, out=out)
+        assert np.shares_memory(got, out)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
 def test_a_tile_with_no_interpolation_points_is_refused():
     with pytest.raises(ValueError, match=r"winograd: no interpolation points for tiles of 10 \(F\(4, 7\)\)"):
         winograd.cook_toom(4, 7)

@@ -90,12 +90,21 @@ def cook_toom(m, r):
 
 
 def transform(T, D, out=None):
-    """T D T^T on the first two axes of D (a, a, ...) -> (k, k, ...), for T (k, a): one GEMM per axis,
-    the second written into ``out`` (k, k, prod(...)) when given."""
+    """T D T^T on the first two axes of D (a, a, ...) -> (k, k, ...), for T (k, a), the second product
+    written into ``out`` (k, k, prod(...)) when given:
+
+        E[b, i] = sum_a T[i, a] D[a, b]        (the columns of every tile: a GEMM for each b)
+        V[i, j] = sum_b T[j, b] E[b, i]        (then its rows: a GEMM for each i)
+
+    Each is a batch of a (resp. k) GEMMs, (k, a) @ (a, prod(...)), over strided slices of D and E.
+    The first was one GEMM, T @ D seen as (a, a*prod(...)), whose long, thin operand OpenBLAS ran
+    1.7-2x slower than the a slices of it, for the same bits (a chunk of the four-layer CNN's conv2:
+    input transform 0.60-0.75 -> 0.36 ms, output 0.38 -> 0.18; BENCHMARKS.md).
+    """
     xp, (k, a), rest = backend.xp(D), T.shape, D.shape[2:]
     T = xp.asarray(T, dtype=D.dtype)
-    TD = xp.tensordot(T, D, axes=(1, 0)).reshape(k, a, -1)  # the rows of every tile
-    return xp.matmul(T, TD, out=out).reshape((k, k) + rest)  # then its columns
+    E = xp.matmul(T, D.reshape(a, a, -1).transpose(1, 0, 2))  # (a, k, prod(...))
+    return xp.matmul(T, E.transpose(1, 0, 2), out=out).reshape((k, k) + rest)
 
 
 def input_tiles(x, m, alpha, PH, PW):
