@@ -110,7 +110,7 @@ def test_the_view_of_every_window_holds_each_kernel_offsets_strided_slice(rng, x
     """windows(...)[..., i, j, :, :, ...] is the slice ``window(i, j)`` cuts from the padded input, for
     the images first (N, C, H, W; lead 2) and last (C, H, W, N; lead 1); fill_columns copies it whole."""
     from tinyalex.functional.im2col import fill_columns, pad2d, padded_images_last, window, windows
-    (N, C, H, W), (KH, KW) = x_shape, kernel
+    (_, _, H, W), (KH, KW) = x_shape, kernel
     (SH, SW), (PH, PW) = np.broadcast_to(stride, 2), np.broadcast_to(padding, 2)
     OH, OW = F.conv_outsize(H, KH, SH, PH), F.conv_outsize(W, KW, SW, PW)
     x = rng.standard_normal(x_shape)
