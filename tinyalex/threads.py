@@ -21,6 +21,15 @@ follow. In a training step of the four-layer CNN, where a few small products (th
 transforms, the last layer) woke them, back-to-back steps took 187 ms against 158 ms with the BLAS
 held at one thread throughout (in-process A/B, BENCHMARKS.md). ``matmul`` is the fully connected
 layers' product on the threads.
+
+What a part should look like: few NumPy calls, each a long one. A call takes the GIL to start and
+to finish, and a thread that finds it taken sleeps until the other lets go; waking it costs time in
+which its core idles. Measured (BENCHMARKS.md): two threads each running ``np.add`` over 4,096 to
+65,536 floats a call took as long as one thread running both loops (0.94-0.98x), over 262,144
+floats 1.40x less; two threads each making the 64 copies of a Winograd chunk's tiles, one call a
+copy, took 2.6x as long as one thread making them alone, and 1.1x as long when each made them as one
+call from one view. So a part copies through one view rather than a loop of slices
+(``im2col.windows``) and runs a chunk of images per call.
 """
 import concurrent.futures
 import contextlib
