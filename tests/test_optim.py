@@ -38,22 +38,31 @@ def test_step_updates_in_place_and_skips_parameters_without_gradient():
 
 
 @pytest.mark.parametrize("order", ["C", "F"])
-def test_the_cpu_update_by_cache_blocks_gives_the_bits_of_the_whole_array_update(monkeypatch, order):
-    # 50 values in blocks of 7 (the last one short); a Fortran-ordered weight cannot be cut into
-    # blocks in place and takes the whole-array path: both must give the rule's bits exactly
+@pytest.mark.parametrize("workers", [1, 3])
+def test_the_cpu_update_by_cache_blocks_gives_the_bits_of_the_whole_array_update(monkeypatch, order, workers):
+    # 50 values in blocks of 7 (the last one short), shared out among 1 or 3 threads; a Fortran-ordered
+    # weight cannot be cut into blocks in place and takes the whole-array path: all must give the
+    # rule's bits exactly
+    from tinyalex import threads
     monkeypatch.setattr(optim, "CPU_BLOCK", 7)
+    shares = []
+    update_blocks = optim.SGD._update_blocks
+    monkeypatch.setattr(optim.SGD, "_update_blocks", lambda self, blocks: shares.append(len(blocks))
+                        or update_blocks(self, blocks))
     rng = np.random.default_rng(0)
     w = ta.tensor(np.asfortranarray(rng.standard_normal((5, 10)).astype(np.float32)) if order == "F"
                   else rng.standard_normal((5, 10)).astype(np.float32), requires_grad=True)
     opt = optim.SGD([w], lr=0.1, momentum=0.5, weight_decay=0.01)  # not the defaults: each must be read
     expect_w, expect_v = w.numpy().copy(), np.zeros((5, 10), np.float32)
-    for _ in range(3):
-        w.grad = rng.standard_normal((5, 10)).astype(np.float32)
-        opt.step()
-        expect_v = expect_v * np.float32(0.5) - expect_w * np.float32(0.01 * 0.1) - w.grad * np.float32(0.1)
-        expect_w = expect_w + expect_v
+    with threads.workers(workers):
+        for _ in range(3):
+            w.grad = rng.standard_normal((5, 10)).astype(np.float32)
+            opt.step()
+            expect_v = expect_v * np.float32(0.5) - expect_w * np.float32(0.01 * 0.1) - w.grad * np.float32(0.1)
+            expect_w = expect_w + expect_v
     assert np.array_equal(w.numpy(), expect_w) and np.array_equal(opt.velocity[0], expect_v)
     assert w.data.flags.f_contiguous == (order == "F")  # updated in place, layout kept
+    assert sorted(shares) == ([] if order == "F" else [8] * 3 if workers == 1 else [2] * 3 + [3] * 6)
 
 
 def test_zero_grad_forgets_gradients():

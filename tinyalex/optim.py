@@ -1,12 +1,13 @@
 """The paper's optimiser (stochastic gradient descent with momentum and weight decay) and schedules."""
 import collections.abc
+import functools
 import math
 import numbers
 import sys
 
 import numpy as np
 
-from . import backend
+from . import backend, threads
 
 # What a number of an optimiser's or schedule's state may be: (said in errors, Python type, least, most).
 # Rates stop short of inf, and NaN fails every comparison, so either would poison every later step.
@@ -55,7 +56,8 @@ class SGD:
 
     ``params``: the tensors to update (``model.parameters()``); one whose ``grad`` is None is left
     alone. ``lr`` may be changed between steps (the schedules below do). The update runs in place on
-    the raw arrays through one reused scratch buffer, so a step allocates nothing.
+    the raw arrays; on the CPU in blocks shared out among the threads (``threads``), each with a
+    scratch block of its own, elsewhere through one reused scratch buffer.
     """
 
     def __init__(self, params, lr, momentum=0.9, weight_decay=5e-4):
@@ -81,21 +83,32 @@ class SGD:
 
     def step(self):
         """One update of every parameter that has a gradient."""
+        blocks = []  # (w, g, v) blocks of the CPU's parameters, updated after the loop
         for i, p in enumerate(self.params):
             if p.grad is None:
                 continue
             p.mark_modified()  # a graph that saved the old weights can no longer be walked
-            w, g, v, s = p.data, p.grad, self._velocity(i), self._scratch_for(p)
-            with backend.on_device(p.device):  # CuPy runs kernels on the current device, not the array's
-                if p.device != "cpu" or not (w.flags.c_contiguous and v.flags.c_contiguous):
-                    self._update(w, g, v, s)
-                    continue
-                # Block by block on the CPU: a block of w, g, v and s (512 KB each) stays in the core's
-                # cache through the five passes, so memory is crossed once, not five times (1.8x on fc6).
-                w, g, v, s = (a.reshape(-1) for a in (w, g, v, s))
-                for start in range(0, w.size, CPU_BLOCK):
-                    block = slice(start, start + CPU_BLOCK)
-                    self._update(w[block], g[block], v[block], s[block])
+            w, g, v = p.data, p.grad, self._velocity(i)
+            if p.device != "cpu" or not (w.flags.c_contiguous and v.flags.c_contiguous):
+                with backend.on_device(p.device):  # CuPy runs kernels on the current device, not the array's
+                    self._update(w, g, v, self._scratch_for(p))
+                continue
+            # Block by block on the CPU: a block of w, g, v and the scratch (512 KB each) stays in the
+            # core's cache through the five passes, so memory is crossed once, not five times (1.8x on fc6).
+            w, g, v = (a.reshape(-1) for a in (w, g, v))
+            blocks += [(w[b], g[b], v[b]) for b in (slice(a, a + CPU_BLOCK) for a in range(0, w.size, CPU_BLOCK))]
+        # the blocks shared out among the threads: every value's update is its own, so any cut gives the
+        # same bits (the update of AlexNet's 61 M parameters, one thread -> two: 115.5 -> 67.9 ms, BENCHMARKS.md)
+        if blocks:
+            parts = threads.cut(0, len(blocks), min(threads.count(), len(blocks)))
+            threads.in_parallel([functools.partial(self._update_blocks, blocks[part]) for part in parts])
+
+    def _update_blocks(self, blocks):
+        """The rule on each (w, g, v) of ``blocks`` in turn, with a scratch block of this call's own."""
+        scratch = {}
+        for w, g, v in blocks:
+            s = scratch.setdefault(w.dtype, np.empty(CPU_BLOCK, w.dtype))
+            self._update(w, g, v, s[:w.size])
 
     def _update(self, w, g, v, s):
         """The rule above on arrays of one shape, in place (``s``: scratch of that shape)."""
