@@ -58,3 +58,36 @@ def test_a_watcher_needs_only_the_hooks_it_uses(rng):
     with Forward() as watcher:
         (nn.ReLU()(w) * 2.0).sum().backward()
     assert watcher.labels == ["ReLU", "Mul", "Sum"] and w.grad is not None
+
+
+class Returned(ta.Watcher):
+    """Keeps the gradients each backward returned (a watcher that holds them: the engine must copy)."""
+
+    def __init__(self):
+        self.grads = {}
+
+    def on_backward(self, fn, grad_outputs, grad_inputs, seconds):
+        self.grads[fn.label] = grad_inputs
+
+
+def test_a_fully_connected_layers_new_gradients_become_the_leaves_grads_without_a_copy(rng, monkeypatch):
+    """Linear's backward makes new arrays, so the weight and bias take them as .grad (fc6's weight
+    gradient is 151 MB); a gradient that a watcher has seen, or one that reaches two leaves, is
+    copied, and each leaf's .grad is its own array either way."""
+    from tinyalex.functional import basic
+    returned = []
+    backward = basic.Linear.backward
+    monkeypatch.setattr(basic.Linear, "backward", lambda self, gy: returned.append(backward(self, gy)) or returned[-1])
+    layer = nn.Linear(3, 2)
+    x = ta.tensor(rng.standard_normal((4, 3)), dtype="float32")
+    layer(x).sum().backward()
+    (_, gW, gb), = returned
+    assert layer.weight.grad is gW and layer.bias.grad is gb
+    layer.zero_grad()
+    with Returned() as watcher:
+        layer(x).sum().backward()
+    _, gW, gb = watcher.grads["Linear"]
+    assert layer.weight.grad is not gW and np.array_equal(layer.weight.grad, gW)
+    a, b = (ta.tensor(rng.standard_normal(3), requires_grad=True) for _ in range(2))
+    (a + b).sum().backward()  # Add sends one array to both inputs
+    assert not np.shares_memory(a.grad, b.grad) and np.array_equal(a.grad, b.grad)

@@ -152,7 +152,9 @@ def backward(root, grad):
                     raise RuntimeError(f"{fn.label}.backward gave a gradient of shape {g.shape} "
                                        f"for an input of shape {t.shape}")
                 if t.creator is None:
-                    _accumulate_leaf(t.leaf, g)
+                    # a new array that reaches one input only, and no watcher has seen, is taken as it is
+                    owned = fn.new_grads and not watchers and sum(h is g for h in in_grads) == 1
+                    _accumulate_leaf(t.leaf, g, owned)
                 else:
                     key = t.key
                     grads[key] = grads[key] + g if key in grads else g
@@ -169,6 +171,7 @@ def _check_versions(fn):
                                "pass again after changing it")
 
 
-def _accumulate_leaf(t, g):
+def _accumulate_leaf(t, g, owned=False):
+    """Add g to t.grad; a first gradient is copied, unless ``owned`` (nothing else holds g)."""
     if t.requires_grad:
-        t.grad = g.copy() if t.grad is None else t.grad + g
+        t.grad = (g if owned else g.copy()) if t.grad is None else t.grad + g

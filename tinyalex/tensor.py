@@ -317,6 +317,9 @@ class Function:
     """
 
     crosses_devices = False  # only the device move may take inputs and give outputs on other devices
+    # True: every array backward returns is new and held by nothing else, so a leaf may take it as its
+    # .grad instead of a copy (fc6's weight gradient is 151 MB: its copy took 22 ms a step)
+    new_grads = False
 
     def save_for_backward(self, **arrays):
         self.saved = types.SimpleNamespace(**arrays)
