@@ -35,3 +35,13 @@ def test_prediction_bars_and_neighbours_like_figure_4(tmp_path, rng):
     assert is_png(viz.neighbours_grid(images, np.stack([images[:4]] * 3), tmp_path / "n.png"))
     with pytest.raises(ValueError, match="neighbours_grid"):
         viz.neighbours_grid(images, images, tmp_path / "bad.png")
+
+
+def test_the_curves_of_a_one_epoch_run_tick_whole_epochs_only(tmp_path, monkeypatch):
+    figures = []
+    monkeypatch.setattr(viz, "save_figure", lambda fig, path: figures.append(fig) or path)
+    viz.plot_curves([{"epoch": 1, "train_loss": 1.7, "val_loss": 1.4, "train_top1_error": 0.6,
+                      "val_top1_error": 0.5, "val_top5_error": 0.1}], tmp_path / "curves.png")
+    for ax in figures[0].axes:
+        low, high = ax.get_xlim()
+        assert [t for t in ax.get_xticks() if low <= t <= high] == [1]

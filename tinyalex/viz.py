@@ -44,7 +44,8 @@ def plot_curves(history, path):
     error.set(xlabel="epoch", ylabel="error (%)", title="error rate")
     from matplotlib.ticker import MaxNLocator
     for ax in (loss, error):
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # epochs are whole: no tick at 1.25
+        # epochs are whole: no tick at 1.25, and a one-epoch run's point gets the tick 1 alone, not 0.96, 0.98, ...
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))
         ax.legend()
         ax.grid(alpha=0.3)
     return save_figure(fig, path)
