@@ -105,10 +105,11 @@ class SGD:
 
     def _update_blocks(self, blocks):
         """The rule on each (w, g, v) of ``blocks`` in turn, with a scratch block of this call's own."""
-        scratch = {}
+        scratch = {}  # one block a dtype, made once per call (not per block: setdefault's default would be)
         for w, g, v in blocks:
-            s = scratch.setdefault(w.dtype, np.empty(CPU_BLOCK, w.dtype))
-            self._update(w, g, v, s[:w.size])
+            if w.dtype not in scratch:
+                scratch[w.dtype] = np.empty(CPU_BLOCK, w.dtype)
+            self._update(w, g, v, scratch[w.dtype][:w.size])
 
     def _update(self, w, g, v, s):
         """The rule above on arrays of one shape, in place (``s``: scratch of that shape)."""
