@@ -119,15 +119,66 @@ def test_a_single_gemm_call_also_holds_the_blas_at_one_thread_unless_tinyalex_ha
     assert inside() == before
 
 
+def spy_on_products(monkeypatch):
+    """The (left factor, right factor, result) shapes of every np.matmul call, in a list."""
+    calls, real = [], np.matmul
+    monkeypatch.setattr(np, "matmul", lambda x, y, out: calls.append((x.shape, y.shape, out.shape)) or real(x, y, out=out))
+    return calls
+
+
+def near(x, y):
+    """Equal but for the order OpenBLAS adds a dot product's terms in, which can change at the edge of
+    a cut: rows or columns cut in three changed the last bits of 59 and 170 of 300 random shapes."""
+    np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
+
+
 @pytest.mark.parametrize("workers", [1, 3])
-def test_the_product_on_threads_gives_the_bits_of_one_call_also_for_transposed_views(monkeypatch, workers):
+def test_the_product_on_threads_is_one_calls_within_rounding_also_for_transposed_views(monkeypatch, workers):
     monkeypatch.setattr(threads, "MIN_PART", 1)
-    a, b = batch((37, 20)), batch((20, 11), seed=1)
+    a, b = batch((37, 40)), batch((40, 11), seed=1)
     with threads.workers(workers):
         # rows cut (37 >= 11), then columns (11 < 37), each also with the factors as transposed views
         for x, y in ((a, b), (np.asfortranarray(a), b.T.copy().T), (b.T, a.T), (b.T.copy(), a.T.copy())):
-            np.testing.assert_array_equal(threads.matmul(x, y), x @ y)
+            got = threads.matmul(x, y)
+            near(got, x @ y)
+            np.testing.assert_array_equal(threads.matmul(x, y), got)  # the same bits each time
         assert threads.matmul(a.astype(np.float64), b).dtype == np.float64
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_short_sum_is_made_in_blocks_of_rows(monkeypatch, workers):
+    """K <= SHORT_K (a batch of 16's weight gradient): rows cut even where there are more columns,
+    each part in blocks of BLOCK_BYTES of result, the last block of a part shorter."""
+    monkeypatch.setattr(threads, "MIN_PART", 1)
+    monkeypatch.setattr(threads, "BLOCK_BYTES", 3 * 50 * 4)  # three rows a call
+    a, b = batch((37, 5)), batch((5, 50), seed=1)
+    calls = spy_on_products(monkeypatch)
+    with threads.workers(workers):
+        got = threads.matmul(a, b)
+    monkeypatch.undo()
+    near(got, a @ b)
+    rows = [out[0] for _, _, out in calls]
+    assert max(rows) == 3 and sum(rows) == 37 and all(out[1] == 50 for _, _, out in calls)
+    assert len(calls) == (13 if workers == 1 else 4 + 4 + 5)  # 37 rows; 12, 12, 13 rows a part
+
+
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_few_rows_times_transposed_weights_is_made_transposed_into_a_row_major_result(monkeypatch, workers):
+    """x W^T for a batch of 16 (M <= SKINNY_ROWS): (W x^T)^T, the long factor on the left as it is
+    stored, its rows cut; the result C-contiguous like every other product's. gy W stays as it is."""
+    monkeypatch.setattr(threads, "MIN_PART", 1)
+    x, w, gy = batch((16, 40)), batch((70, 40), seed=1), batch((16, 70), seed=2)
+    calls = spy_on_products(monkeypatch)
+    with threads.workers(workers):
+        y = threads.matmul(x, w.T)
+        made = list(calls)
+        gx = threads.matmul(gy, w)
+    monkeypatch.undo()
+    near(y, x @ w.T)
+    near(gx, gy @ w)
+    assert y.flags.c_contiguous and y.shape == (16, 70)
+    assert sum(left[0] for left, _, _ in made) == 70 and all(out[1] == 16 for _, _, out in made)
+    assert all(left == (16, 70) for left, _, _ in calls[len(made):])
 
 
 @pytest.mark.parametrize("workers", [2, 3])

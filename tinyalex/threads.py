@@ -42,6 +42,9 @@ import numpy as np
 from . import backend
 
 MIN_PART = 1 << 16  # values a part must hold to be worth a thread's wake-up (tens of microseconds)
+SKINNY_ROWS = 32    # matmul: products of at most this many rows are made transposed
+SHORT_K = 32        # matmul: products of a sum this short are made in blocks of rows
+BLOCK_BYTES = 1 << 20  # ... of at most this much result each
 
 _lock = threading.Lock()
 _pool = None       # the executor, made on first use, remade larger when more workers are asked for
@@ -149,20 +152,44 @@ def matmul(a, b):
     """a @ b for 2-D arrays a (M, K) and b (K, N): on the CPU the longer side of the result cut into
     one part per thread (``slices``, by the values the product reads and writes), each multiplied on a
     one-thread BLAS into its block of the result. Each part reads all of the factor that is not cut,
-    so M rows are cut when M >= N (a batch of 128 through fc6), else the N columns (AlexNet's fc6 at
-    a batch of 16: cutting its 16 rows would read the 151 MB of weights once per thread). The same
-    bits as one call (tested): an entry's dot product does not depend on the others. A CuPy product
-    is one call."""
+    so M rows are cut when M >= N (a batch of 128 through fc6), else the N columns. Each entry is the
+    dot product of a row and a column whatever the cut, but OpenBLAS may add its terms in another
+    order at the edge of a block, so the result equals one call's within rounding (tested), not bit
+    for bit in every shape; the same bits run after run at one number of threads. Two shapes are
+    made differently, as OpenBLAS runs them faster (in-process, 2 threads, ms; BENCHMARKS.md):
+
+    - a few rows (M <= SKINNY_ROWS, a batch of 16 through AlexNet's fc layers), more columns, and b
+      the transposed view of a row-major matrix (the weights in forward, x W^T): the product is made
+      transposed, (b^T a^T)^T, the long factor on the left as it is stored, its rows cut. Forward of
+      fc6 23.8 -> 20.7 and 24.8 -> 19.5, fc7 11.6 -> 9.2 and 10.6 -> 8.3, fc8 2.6 -> 1.8 and 2.7 ->
+      1.9. (The input gradient's product, gy W, made so: fc6 1.2x faster, fc7 and fc8 0.8-1.0x.)
+    - a short sum (K <= SHORT_K, the weight gradient of a batch of 16): rows cut whatever the shape
+      (both factors are small), each part in blocks of rows of at most BLOCK_BYTES of result, which
+      stay in the cache between OpenBLAS's zeroing of the result and its adding of the products.
+      fc6's weight gradient 28.3 -> 24.6 and 27.4 -> 21.7, fc7's and fc8's within 5% either way.
+    A CuPy product is one call."""
     if backend.xp(a) is not np:
         return a @ b
+    if a.shape[0] <= SKINNY_ROWS < b.shape[1] and b.T.flags.c_contiguous:
+        return np.ascontiguousarray(matmul(b.T, a.T).T)
     out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
     values = a.size + b.size + out.size
-    if a.shape[0] >= b.shape[1]:
-        calls = [functools.partial(np.matmul, a[s], b, out=out[s]) for s in slices(a, values)]
+    short = a.shape[1] <= SHORT_K
+    if a.shape[0] >= b.shape[1] or short:
+        rows = max(1, BLOCK_BYTES // (out.shape[1] * out.itemsize)) if short else a.shape[0]
+        calls = [functools.partial(_row_blocks, a, b, out, s, rows) for s in slices(a, values)]
     else:
         calls = [functools.partial(np.matmul, a, b[:, s], out=out[:, s]) for s in slices(b.T, values)]
     in_parallel(calls, gemm=True)
     return out
+
+
+def _row_blocks(a, b, out, part, rows):
+    """out[part] = a[part] @ b, ``rows`` rows a call."""
+    start, stop, _ = part.indices(a.shape[0])
+    for r in range(start, stop, rows):
+        block = slice(r, min(r + rows, stop))
+        np.matmul(a[block], b, out=out[block])
 
 
 def over_batch(array, part):
