@@ -181,6 +181,24 @@ def test_a_few_rows_times_transposed_weights_is_made_transposed_into_a_row_major
     assert all(left == (16, 70) for left, _, _ in calls[len(made):])
 
 
+@pytest.mark.parametrize("workers", [1, 3])
+def test_a_few_rows_times_a_deep_row_major_factor_is_summed_in_blocks_of_terms(monkeypatch, workers):
+    """gy W for a batch of 16 through fc6 (K >= LONG_K): the sum cut among the threads, each part
+    SUM_BLOCK terms a product, the blocks' and the parts' products added."""
+    monkeypatch.setattr(threads, "LONG_K", 60)
+    monkeypatch.setattr(threads, "SUM_BLOCK", 7)
+    gy, w = batch((16, 70)), batch((70, 40), seed=1)
+    calls = spy_on_products(monkeypatch)
+    with threads.workers(workers):
+        gx = threads.matmul(gy, w)
+    monkeypatch.undo()
+    near(gx, gy @ w)
+    assert gx.shape == (16, 40) and gx.dtype == np.float32
+    assert all(left[1] <= 7 and left[0] == 16 and out == (16, 40) for left, _, out in calls)
+    assert sum(left[1] for left, _, _ in calls) == 70
+    assert len(calls) == (10 if workers == 1 else 4 + 4 + 4)  # 70 terms; 23, 23, 24 a part
+
+
 @pytest.mark.parametrize("workers", [2, 3])
 @pytest.mark.parametrize("images_per_chunk", [1, 2])
 @pytest.mark.parametrize("images_first", [True, False])
