@@ -119,17 +119,22 @@ def test_a_single_gemm_call_also_holds_the_blas_at_one_thread_unless_tinyalex_ha
     assert inside() == before
 
 
-def spy_on_products(monkeypatch):
-    """The (left factor, right factor, result) shapes of every np.matmul call, in a list."""
-    calls, real = [], np.matmul
-    monkeypatch.setattr(np, "matmul", lambda x, y, out: calls.append((x.shape, y.shape, out.shape)) or real(x, y, out=out))
-    return calls
-
-
 def near(x, y):
     """Equal but for the order OpenBLAS adds a dot product's terms in, which can change at the edge of
     a cut: rows or columns cut in three changed the last bits of 59 and 170 of 300 random shapes."""
     np.testing.assert_allclose(x, y, rtol=1e-5, atol=1e-5)
+
+
+def product_calls(monkeypatch, workers, a, b):
+    """threads.matmul(a, b) on ``workers`` threads, checked against a @ b: the product and the
+    (left factor, right factor, result) shapes of the np.matmul calls it made."""
+    calls, real = [], np.matmul
+    monkeypatch.setattr(np, "matmul", lambda x, y, out: calls.append((x.shape, y.shape, out.shape)) or real(x, y, out=out))
+    with threads.workers(workers):
+        got = threads.matmul(a, b)
+    monkeypatch.setattr(np, "matmul", real)
+    near(got, a @ b)
+    return got, calls
 
 
 @pytest.mark.parametrize("workers", [1, 3])
@@ -151,12 +156,7 @@ def test_a_short_sum_is_made_in_blocks_of_rows(monkeypatch, workers):
     each part in blocks of BLOCK_BYTES of result, the last block of a part shorter."""
     monkeypatch.setattr(threads, "MIN_PART", 1)
     monkeypatch.setattr(threads, "BLOCK_BYTES", 3 * 50 * 4)  # three rows a call
-    a, b = batch((37, 5)), batch((5, 50), seed=1)
-    calls = spy_on_products(monkeypatch)
-    with threads.workers(workers):
-        got = threads.matmul(a, b)
-    monkeypatch.undo()
-    near(got, a @ b)
+    _, calls = product_calls(monkeypatch, workers, batch((37, 5)), batch((5, 50), seed=1))
     rows = [out[0] for _, _, out in calls]
     assert max(rows) == 3 and sum(rows) == 37 and all(out[1] == 50 for _, _, out in calls)
     assert len(calls) == (13 if workers == 1 else 4 + 4 + 5)  # 37 rows; 12, 12, 13 rows a part
@@ -167,18 +167,12 @@ def test_a_few_rows_times_transposed_weights_is_made_transposed_into_a_row_major
     """x W^T for a batch of 16 (M <= SKINNY_ROWS): (W x^T)^T, the long factor on the left as it is
     stored, its rows cut; the result C-contiguous like every other product's. gy W stays as it is."""
     monkeypatch.setattr(threads, "MIN_PART", 1)
-    x, w, gy = batch((16, 40)), batch((70, 40), seed=1), batch((16, 70), seed=2)
-    calls = spy_on_products(monkeypatch)
-    with threads.workers(workers):
-        y = threads.matmul(x, w.T)
-        made = list(calls)
-        gx = threads.matmul(gy, w)
-    monkeypatch.undo()
-    near(y, x @ w.T)
-    near(gx, gy @ w)
+    x, w = batch((16, 40)), batch((70, 40), seed=1)
+    y, made = product_calls(monkeypatch, workers, x, w.T)
     assert y.flags.c_contiguous and y.shape == (16, 70)
     assert sum(left[0] for left, _, _ in made) == 70 and all(out[1] == 16 for _, _, out in made)
-    assert all(left == (16, 70) for left, _, _ in calls[len(made):])
+    _, made = product_calls(monkeypatch, workers, batch((16, 70), seed=2), w)
+    assert all(left == (16, 70) for left, _, _ in made)
 
 
 @pytest.mark.parametrize("workers", [1, 3])
@@ -187,12 +181,7 @@ def test_a_few_rows_times_a_deep_row_major_factor_is_summed_in_blocks_of_terms(m
     SUM_BLOCK terms a product, the blocks' and the parts' products added."""
     monkeypatch.setattr(threads, "LONG_K", 60)
     monkeypatch.setattr(threads, "SUM_BLOCK", 7)
-    gy, w = batch((16, 70)), batch((70, 40), seed=1)
-    calls = spy_on_products(monkeypatch)
-    with threads.workers(workers):
-        gx = threads.matmul(gy, w)
-    monkeypatch.undo()
-    near(gx, gy @ w)
+    gx, calls = product_calls(monkeypatch, workers, batch((16, 70)), batch((70, 40), seed=1))
     assert gx.shape == (16, 40) and gx.dtype == np.float32
     assert all(left[1] <= 7 and left[0] == 16 and out == (16, 40) for left, _, out in calls)
     assert sum(left[1] for left, _, _ in calls) == 70
