@@ -157,7 +157,7 @@ def matmul(a, b):
     so M rows are cut when M >= N (a batch of 128 through fc6), else the N columns. Each entry is the
     dot product of a row and a column whatever the cut, but OpenBLAS may add its terms in another
     order at the edge of a block, so the result equals one call's within rounding (tested), not bit
-    for bit in every shape; the same bits run after run at one number of threads. Two shapes are
+    for bit in every shape; the same bits run after run at one number of threads. Three shapes are
     made differently, as OpenBLAS runs them faster (in-process, 2 threads, ms; BENCHMARKS.md):
 
     - a few rows (M <= SKINNY_ROWS, a batch of 16 through AlexNet's fc layers), more columns, and b
