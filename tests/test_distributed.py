@@ -134,7 +134,12 @@ def test_ctrl_c_stops_both_processes_and_leaves_a_checkpoint_that_loads(tmp_path
     while not last.exists() and run.poll() is None and time.monotonic() < deadline:
         time.sleep(0.1)
     run.send_signal(signal.SIGINT)  # what Ctrl-C sends; mpiexec passes it on to every process
-    _, err = run.communicate(timeout=30)
+    try:
+        _, err = run.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        run.kill()
+        pytest.fail(f"the run did not stop within 30 s of the interrupt: {run.communicate()[1]}")
+    assert last.exists(), f"no checkpoint before the interrupt (exit status {run.returncode}): {err}"
     assert run.returncode == 130 and "interrupted; continue with --resume" in err, err
     assert checkpoint.load(last).extra["epoch"] >= 1  # the interrupted save, if any, left the last one whole
 
