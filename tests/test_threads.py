@@ -179,6 +179,7 @@ def test_a_few_rows_times_transposed_weights_is_made_transposed_into_a_row_major
 def test_a_few_rows_times_a_deep_row_major_factor_is_summed_in_blocks_of_terms(monkeypatch, workers):
     """gy W for a batch of 16 through fc6 (K >= LONG_K): the sum cut among the threads, each part
     SUM_BLOCK terms a product, the blocks' and the parts' products added."""
+    monkeypatch.setattr(threads, "MIN_PART", 1)
     monkeypatch.setattr(threads, "LONG_K", 60)
     monkeypatch.setattr(threads, "SUM_BLOCK", 7)
     gx, calls = product_calls(monkeypatch, workers, batch((16, 70)), batch((70, 40), seed=1))

@@ -181,8 +181,8 @@ def matmul(a, b):
         if b.T.flags.c_contiguous:
             return np.ascontiguousarray(matmul(b.T, a.T).T)
         if b.flags.c_contiguous and a.shape[1] >= LONG_K:
-            parts = cut(0, a.shape[1], count())
-            return functools.reduce(np.add, in_parallel([functools.partial(_sum_blocks, a, b, s) for s in parts],
+            terms = slices(b, a.size + b.size)  # b's first axis is the sum's
+            return functools.reduce(np.add, in_parallel([functools.partial(_sum_blocks, a, b, s) for s in terms],
                                                         gemm=True))
     out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
     values = a.size + b.size + out.size
