@@ -6,7 +6,7 @@ import tinyalex as ta
 from tinyalex import backend
 from tinyalex import functional as F
 from tinyalex.functional import conv
-from tinyalex.functional.im2col import shared_rows
+from tinyalex.functional.im2col import row_shifts, shared_rows
 from tinyalex.functional.reference import conv2d_backward_reference, conv2d_reference
 
 from conftest import OpCase, op_tests
@@ -88,8 +88,9 @@ def test_a_gpu_takes_as_many_images_as_its_chunk_bytes_hold(monkeypatch):
     assert conv.Conv2d.chunks(x, slice(None), 3 * 9) == [slice(0, 10)]
 
 
-def _check_against_reference(rng, x_shape, w_shape, stride, padding, groups):
+def _check_against_reference(rng, x_shape, w_shape, stride, padding, groups, image_grad=True):
     x, w, b = _tensors(rng, x_shape, w_shape)
+    x.requires_grad = image_grad
     y = F.conv2d(x, w, b, stride, padding, groups)
     np.testing.assert_allclose(y.numpy(), conv2d_reference(x.data, w.data, b.data, stride, padding, groups),
                                rtol=1e-12, atol=1e-12)
@@ -97,7 +98,28 @@ def _check_against_reference(rng, x_shape, w_shape, stride, padding, groups):
     y.backward(gy)
     for got, want in zip((x.grad, w.grad, b.grad),
                          conv2d_backward_reference(x.data, w.data, gy, stride, padding, groups)):
-        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+        if got is not None or image_grad:
+            np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups",
+                         CASES + [((3, 4, 8, 9), (6, 2, 3, 2), (1, 2), 1, 2)])  # groups, a stride along the width only
+@pytest.mark.parametrize("images_per_chunk", [1, 2])
+def test_the_first_layers_weight_gradient_from_the_row_shifts_matches_the_loop_reference(
+        rng, monkeypatch, x_shape, w_shape, stride, padding, groups, images_per_chunk):
+    """With no image gradient to give (the paper's first layer), short columns and a stride of 1 along
+    the rows, gW comes from the KW shifted copies of the input rows, KH GEMMs an image and block of
+    output rows: in chunks of 1 and 2 images, blocks of 2 rows and a shorter last one, with groups,
+    padding and strides along the width, the loop reference's gradients."""
+    (N, C, H, W), KW, (SH, SW), (PH, PW) = x_shape, w_shape[3], np.broadcast_to(stride, 2), np.broadcast_to(padding, 2)
+    OW = F.conv_outsize(W, KW, SW, PW)
+    shifted = []
+    monkeypatch.setattr(conv, "row_shifts", lambda xc, *args: shifted.append(len(xc)) or row_shifts(xc, *args))
+    monkeypatch.setattr(conv, "CPU_CHUNK_BYTES", images_per_chunk * C * KW * (H + 2 * PH) * OW * 8)
+    monkeypatch.setattr(conv, "SHIFT_PIXELS", 2 * OW)
+    _check_against_reference(rng, x_shape, w_shape, stride, padding, groups, image_grad=False)
+    chunks = [images_per_chunk] * (N // images_per_chunk) + [N % images_per_chunk] * (N % images_per_chunk > 0)
+    assert shifted == (chunks if SH == 1 else [])
 
 
 @pytest.mark.parametrize("x_shape, w_shape, stride, padding, groups", CASES[1:5])

@@ -64,8 +64,8 @@ def test_pad2d_is_nps_constant_padding_of_the_last_two_axes(rng, shape, PH, PW, 
 @pytest.mark.parametrize("x_shape, kernel, stride, padding", WINDOWS)
 @pytest.mark.parametrize("groups", [1, 2])
 def test_shared_rows_hold_im2cols_columns_output_row_by_output_row(rng, x_shape, kernel, stride, padding, groups):
-    """MEC's lowering: output row oh's block of the shared rows is im2col's columns of that row, for
-    every image, with the taps in the order (kernel row, channel, kernel column)."""
+    """MEC's lowering: image n's output row oh of the shared rows is im2col's columns of that row,
+    with the taps in the order (kernel row, channel, kernel column)."""
     from tinyalex.functional.im2col import pad2d, shared_rows
     (N, C, H, W), (KH, KW) = x_shape, kernel
     (SH, SW), (PH, PW) = np.broadcast_to(stride, 2), np.broadcast_to(padding, 2)
@@ -74,10 +74,10 @@ def test_shared_rows_hold_im2cols_columns_output_row_by_output_row(rng, x_shape,
     OH, OW = F.conv_outsize(H, KH, SH, PH), F.conv_outsize(W, KW, SW, PW)
     x = rng.standard_normal(x_shape)
     rows = shared_rows(pad2d(x, PH, PW), KH, KW, SH, SW, groups)
-    assert rows.shape == (groups, OH, KH * (C // groups) * KW, N * OW)
-    # im2col's rows (c, i, j), columns (n, oh, ow) -> (g, oh, (i, c, j), (n, ow))
+    assert rows.shape == (N, groups, OH, KH * (C // groups) * KW, OW)
+    # im2col's rows (c, i, j), columns (n, oh, ow) -> (n, g, oh, (i, c, j), ow)
     col = F.im2col(x, KH, KW, SH, SW, PH, PW).reshape(groups, C // groups, KH, KW, N, OH, OW)
-    want = col.transpose(0, 5, 2, 1, 3, 4, 6).reshape(rows.shape)
+    want = col.transpose(4, 0, 5, 2, 1, 3, 6).reshape(rows.shape)
     np.testing.assert_array_equal(rows, want)
 
 

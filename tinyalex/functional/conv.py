@@ -8,7 +8,8 @@ import functools
 from .. import backend, threads
 from ..tensor import Function
 from . import checks, winograd
-from .im2col import add_columns, conv_outsize, fill_columns, images_first, pad2d, padded_images_last, shared_rows
+from .im2col import (add_columns, conv_outsize, fill_columns, images_first, pad2d, padded_images_last, row_shifts,
+                     shared_rows)
 from .im2col import col2im, im2col  # noqa: F401  (kept importable from here, where they used to live)
 
 
@@ -21,26 +22,46 @@ CPU_CHUNK_BYTES = 8 << 20
 GPU_CHUNK_BYTES = 1 << 30
 
 # Bytes of a chunk's shared rows and products in forward on the CPU (forward_part), unless that
-# leaves its GEMMs fewer than MIN_ROW_COLUMNS columns (n*OW). In-process A/B, 2 threads, forward ms
+# leaves the wide GEMMs of longer columns fewer than MIN_ROW_COLUMNS columns (n*OW). In-process A/B, 2 threads, forward ms
 # at 1, 2 and 4 MB: four-layer CNN's conv1 6.6, 6.4, 7.5; AlexNet-CIFAR's conv1 19.4, 18.5, 20.6;
 # 32 -> 32 maps at 15x15 16.9, 16.7, 15.6. AlexNet's conv1 at 2, 8 and 14 MB: 31.8, 28.6, 28.3, one
 # image of 55 columns a chunk at 2 MB (BENCHMARKS.md).
 ROWS_CHUNK_BYTES = 2 << 20
 MIN_ROW_COLUMNS = 128
 
-# Columns of at most this many values (C/groups * KH * KW) are built with the images first (see Conv2d)
+# Columns of at most this many values (C/groups * KH * KW) are built with the images first in backward,
+# and forward makes their GEMMs one image's output row at a time (see Conv2d)
 IMAGES_FIRST_VALUES = 256
+
+# The weight gradient alone of short columns, of at most SHIFT_MAPS maps a group, is summed from the
+# rows' shifts in blocks of at most SHIFT_PIXELS outputs (Conv2d.filter_gradient_by_shifts). One
+# thread's images (ms, im2col's columns -> shifts in blocks of 256, 512, 1024, 2048 pixels):
+#     3 -> 32 maps, 5x5, 32x32, 64 images (the four-layer CNN's conv1)   6.62 -> 4.85, 4.90, 5.22, 5.15
+#     3 -> 64 maps, 5x5, 32x32, 64 images                                10.87 -> 8.97, 9.06, 9.54, 9.62
+#     3 -> 32 maps, 3x3, 32x32, 64 images                                2.35 -> 1.81, 1.78, 1.92, 1.94
+#     3 -> 32 maps, 5x5, 112x112, 8 images                               9.18 -> 6.75, 6.40, 7.29, 8.05
+#     3 -> 64 maps, 3x3, 224x224, 4 images (VGG's conv1_1)               19.38 -> 12.28, 11.68, 12.29, 31.40
+#     3 -> 96 maps, 5x5, 32x32, 64 images (AlexNet-CIFAR's conv1)        16.35 -> 28.50, 28.76, 28.69, 29.06
+# OpenBLAS ran the thin products of 96 maps at half the rate of 64 (31.5 against 52.2 GFLOP/s for
+# (15, 1024) @ (1024, N) on one thread), and long sums slowly: (9, 4096) @ (4096, 64) at 17.7.
+SHIFT_MAPS = 64
+SHIFT_PIXELS = 512
 
 
 class Conv2d(Function):
     """im2col + GEMM, a chunk of images at a time, in one part of the batch per thread.
 
-    forward lowers the images along the width only (``shared_rows``, Cho and Brand's MEC): one GEMM
-    per output row and group, (O/G, KH*Cg*KW) @ (KH*Cg*KW, n*OW), whose columns are a view into KW
-    shifted copies of the input rows, then the products, (G, OH, O/G, n*OW), moved to NCHW with the bias.
+    forward lowers the images along the width only (``shared_rows``, Cho and Brand's MEC): the columns
+    of each image's output row are a view into KW shifted copies of the input rows, and
+      - short columns (at most ``IMAGES_FIRST_VALUES`` values, the first layers): one GEMM per image,
+        group and output row, (O/G, KH*Cg*KW) @ (KH*Cg*KW, OW), written straight into that row of y,
+        which is a matrix in NCHW too, then the bias added;
+      - longer ones: one GEMM per group and output row over the chunk's images side by side,
+        (O/G, KH*Cg*KW) @ (KH*Cg*KW, n*OW), then the products, (G, OH, O/G, n*OW), moved to NCHW with
+        the bias. Narrow GEMMs ran slower there (AlexNet's conv1, 55 columns an image: 0.94x).
     In-process A/B on 2 threads, forward, im2col's columns -> shared rows (ms, BENCHMARKS.md):
-        3 -> 32 maps, 5x5, 32x32, 128 images (the four-layer CNN's conv1)   10.5 -> 6.4
-        3 -> 96 maps, 5x5, 32x32, 128 images (AlexNet-CIFAR's conv1)        20.7 -> 18.5
+        3 -> 32 maps, 5x5, 32x32, 128 images (the four-layer CNN's conv1)   10.5 -> 6.4; by rows 1.21-1.28x
+        3 -> 96 maps, 5x5, 32x32, 128 images (AlexNet-CIFAR's conv1)        20.7 -> 18.5; by rows 0.99-1.07x
         32 -> 32 maps, 5x5, 15x15, 128 images                               24.1 -> 16.7
         64 -> 128 maps, 3x3, 112x112, 4 images (VGG's conv2_1)              59.4 -> 55.9
         3 -> 96 maps, 11x11 at stride 4, 227x227, 16 images (AlexNet's)     30.0 -> 28.9
@@ -55,7 +76,9 @@ class Conv2d(Function):
         than the copy and the GEMM together, and for a stride along the rows, whose windows have no
         runs to copy in either layout.
     (Backward by the shared rows measured slower: its gy must move to (OH, O, n, OW) first, and its
-    input gradient adds KH overlapping blocks back; AlexNet-CIFAR's conv1 24.2 -> 32.0 ms.)
+    input gradient adds KH overlapping blocks back; AlexNet-CIFAR's conv1 24.2 -> 32.0 ms.) The weight
+    gradient alone of short columns and few maps, at a stride of 1 along the rows, is summed from the
+    rows' shifts instead (``filter_gradient_by_shifts``, SHIFT_MAPS).
     In-process A/B on one thread, 64 images, forward / backward with gx (images last ms -> images
     first), when forward built the columns too:
         3 -> 32 maps, 5x5, 32x32 (the four-layer CNN's conv1)      15.7 -> 8.2 / 26.4 -> 20.4
@@ -89,16 +112,26 @@ class Conv2d(Function):
         return y
 
     def forward_part(self, x, wr, KH, KW, b, y, images):
-        """y[images] from x[images], a chunk at a time."""
-        (G, _, Og, _), (_, C, H, _), (_, _, OH, OW) = wr.shape, x.shape, y.shape
+        """y[images] from x[images], a chunk at a time (see the class docstring for the two ways)."""
+        (G, _, Og, K), (_, C, H, _), (_, O, OH, OW) = wr.shape, x.shape, y.shape
         xp, (PH, PW) = backend.xp(x), self.padding
         if backend.is_gpu_array(x):
             per_image = C * KH * KW * OH * OW  # a GPU's matmul may copy the overlapping view whole
         else:
-            per_image = (C * (H + 2 * PH) * KW + G * Og * OH) * OW  # the rows and the products
-        for n in self.chunks(x, images, per_image, ROWS_CHUNK_BYTES, least=-(-MIN_ROW_COLUMNS // OW)):
-            rows = shared_rows(pad2d(x[n], PH, PW), KH, KW, *self.stride, G)
-            yn = xp.matmul(wr, rows).reshape(G, OH, Og, -1, OW).transpose(3, 0, 2, 1, 4)  # (n, G, O/G, OH, OW)
+            per_image = (C * (H + 2 * PH) * KW + O * OH) * OW  # the rows and the products
+        by_rows = K <= IMAGES_FIRST_VALUES
+        least = 1 if by_rows else -(-MIN_ROW_COLUMNS // OW)
+        for n in self.chunks(x, images, per_image, ROWS_CHUNK_BYTES, least=least):
+            rows = shared_rows(pad2d(x[n], PH, PW), KH, KW, *self.stride, G)  # (n, G, OH, K, OW)
+            if by_rows:
+                out = y[n].reshape(-1, G, Og, OH, OW).transpose(0, 1, 3, 2, 4)  # (n, G, OH, O/G, OW): y's rows
+                xp.matmul(wr, rows, out=out)
+                if b is not None:
+                    y[n] += b.reshape(O, 1, 1)  # while the chunk's outputs are in the cache
+                continue
+            # (G, OH, K, n*OW): the chunk's images side by side, one wide GEMM per group and row
+            yn = xp.matmul(wr, rows.transpose(1, 2, 3, 0, 4).reshape(G, OH, K, -1))
+            yn = yn.reshape(G, OH, Og, -1, OW).transpose(3, 0, 2, 1, 4)  # (n, G, O/G, OH, OW)
             out = y[n].reshape(yn.shape)
             if b is None:
                 out[...] = yn
@@ -122,6 +155,8 @@ class Conv2d(Function):
     def backward_part(self, gy, gx, need_gW, images):
         """gx of x[images] (written into ``gx`` unless it is None) and their share of gW (transposed), a
         chunk at a time."""
+        if gx is None and need_gW and self.images_first and self.stride[0] == 1 and self.saved.w.shape[0] // self.groups <= SHIFT_MAPS:
+            return self.filter_gradient_by_shifts(gy, images)
         x, w, G, (PH, PW) = self.saved.x, self.saved.w, self.groups, self.padding
         (O, _, KH, KW), (_, _, OH, OW) = w.shape, gy.shape
         xp = backend.xp(gy)
@@ -145,6 +180,33 @@ class Conv2d(Function):
                 xp.matmul(w.swapaxes(1, 2), g, out=col)
                 gx[n] = self.onto_pixels(col, xc, KH, KW, OH, OW)
         return gWt
+
+    def filter_gradient_by_shifts(self, gy, images):
+        """backward_part when only gW is asked for (the first layer), from the KW shifted copies of the
+        input rows S (``row_shifts``) instead of im2col's columns, for a stride of 1 along the rows:
+
+            gW[o, c, i, j] = sum_m sum_(oh, ow) gy[m, o, oh, ow] S[m, c, j, oh + i, ow]
+
+        For each kernel row i and block of output rows, S[m, :, :, i + rows] is a matrix, rows (c, j)
+        and columns (oh, ow), of one row stride: each image, group and block of at most SHIFT_PIXELS
+        outputs takes KH GEMMs (Cg*KW, pixels) @ (pixels, O/G), and the copy holds KH times fewer
+        values than the columns.
+        """
+        x, w, G, (PH, PW) = self.saved.x, self.saved.w, self.groups, self.padding
+        (O, Cg, KH, KW), (_, _, OH, OW), xp = w.shape, gy.shape, backend.xp(gy)
+        rows = max(1, SHIFT_PIXELS // OW)
+        blocks = [(lo, k, r) for lo, k, r in ((0, OH // rows, rows), (OH // rows * rows, 1, OH % rows)) if k * r]
+        gWt = 0
+        for n in self.chunks(x, images, x.shape[1] * KW * (x.shape[2] + 2 * PH) * OW):
+            S = xp.ascontiguousarray(row_shifts(pad2d(x[n], PH, PW), KW, self.stride[1]))  # (m, C, KW, Hp, OW)
+            m, c, j, h, ow = S.strides
+            for lo, k, r in blocks:
+                # (m, block, G, KH, Cg*KW, pixels) @ (m, block, G, 1, pixels, O/G)
+                shifts = xp.lib.stride_tricks.as_strided(S[:, :, :, lo:], (S.shape[0], k, G, KH, Cg * KW, r * OW),
+                                                         (m, r * h, Cg * c, h, j, ow))
+                g = gy[n, :, lo:lo + k * r].reshape(-1, G, O // G, k, r * OW).transpose(0, 3, 1, 4, 2)[:, :, :, None]
+                gWt = gWt + xp.matmul(shifts, g).sum(axis=(0, 1))  # (G, KH, Cg*KW, O/G)
+        return gWt.reshape(G, KH, Cg, KW, O // G).swapaxes(1, 2).reshape(G, Cg * KH * KW, O // G)
 
     def onto_pixels(self, col, xc, KH, KW, OH, OW):
         """The unpadded sum of the columns col onto the pixels of the padded images xc: (n, C, H, W)."""

@@ -109,8 +109,8 @@ def im2col(x, KH, KW, SH, SW, PH, PW):
 
 
 def shared_rows(xc, KH, KW, SH, SW, groups=1):
-    """The im2col columns of every output row as views into one copy of the input rows, on raw arrays:
-    the padded images xc (n, C, Hp, Wp) -> (groups, OH, KH*Cg*KW, n*OW), Cg = C/groups.
+    """The im2col columns of every image's output rows as views into one copy of the input rows, on
+    raw arrays: the padded images xc (n, C, Hp, Wp) -> (n, groups, OH, KH*Cg*KW, OW), Cg = C/groups.
 
     Cho and Brand's memory-efficient convolution (MEC, 2017) lowers along the width only:
 
@@ -118,24 +118,32 @@ def shared_rows(xc, KH, KW, SH, SW, groups=1):
 
     Output row oh reads input rows oh*SH .. oh*SH + KH - 1, which are KH consecutive rows of R: its
     columns, rows (i, c, j) and columns (m, ow), are the block R[g, oh*SH : oh*SH + KH] seen as one
-    matrix, a view (the blocks overlap: it is for reading). A GEMM of the filters, their taps in the
-    order (i, c, j), with an output row's block gives that row of outputs for all n images. The copy
-    is one strided copy, Hp*C*KW*n*OW values, where im2col's columns hold OH*C*KH*KW*n*OW: 4.4x
-    fewer for the four-layer CNN's conv1 (36 rows of 5 shifts against 32 of 25), 2.7x for the
-    paper's 11x11 filters at stride 4.
+    matrix, a view (the blocks overlap: it is for reading), and image m's are that block's columns
+    m*OW .. m*OW + OW - 1, again a matrix of one row stride. A GEMM of the filters, their taps in the
+    order (i, c, j), with one of them gives that output row of image m, (O/groups, OW), which is a
+    matrix in y's NCHW layout too. The copy is one strided copy, Hp*C*KW*n*OW values, where im2col's
+    columns hold OH*C*KH*KW*n*OW: 4.4x fewer for the four-layer CNN's conv1 (36 rows of 5 shifts
+    against 32 of 25), 2.7x for the paper's 11x11 filters at stride 4.
     """
     n, C, Hp, Wp = xc.shape
     OH, OW = conv_outsize(Hp, KH, SH, 0, "shared_rows"), conv_outsize(Wp, KW, SW, 0, "shared_rows")
     xp, Cg = backend.xp(xc), C // groups
     with backend.on_device(backend.device_of(xc)):
         R = xp.empty((groups, Hp, Cg, KW, n, OW), xc.dtype)
-    # the KW shifts of every row in one copy, from the view of the 1 x KW windows at every row
-    shifts = windows(xc, 1, KW, Hp, OW, 1, SW, lead=2)[:, :, 0]  # (n, C, KW, Hp, OW)
-    R[...] = shifts.reshape(n, groups, Cg, KW, Hp, OW).transpose(1, 4, 2, 3, 0, 5)
-    R = R.reshape(groups, Hp * Cg * KW, n * OW)
-    step = R.strides[1]
-    return xp.lib.stride_tricks.as_strided(R, (groups, OH, KH * Cg * KW, n * OW),
-                                           (R.strides[0], SH * Cg * KW * step, step, R.strides[2]))
+    # the KW shifts of every row in one copy
+    R[...] = row_shifts(xc, KW, SW).reshape(n, groups, Cg, KW, Hp, OW).transpose(1, 4, 2, 3, 0, 5)
+    g, h, _, tap, m, ow = R.strides  # the taps (i, c, j) are one axis: h = Cg*KW*tap, c's stride KW*tap
+    return xp.lib.stride_tricks.as_strided(R, (n, groups, OH, KH * Cg * KW, OW), (m, g, SH * h, tap, ow))
+
+
+def row_shifts(xc, KW, SW):
+    """The KW shifted copies of every row of the padded images xc (n, C, Hp, Wp), as one view (the 1 x KW
+    windows at every row, ``windows``):
+
+        S[m, c, j, h, ow] = xc[m, c, h, ow*SW + j]          (n, C, KW, Hp, OW)
+    """
+    n, C, Hp, Wp = xc.shape
+    return windows(xc, 1, KW, Hp, conv_outsize(Wp, KW, SW, 0, "row_shifts"), 1, SW, lead=2)[:, :, 0]
 
 
 def col2im(col, x_shape, KH, KW, SH, SW, PH, PW):
