@@ -47,6 +47,29 @@ def test_transform_is_t_d_t_transposed_on_every_tile(rng, m, r, contiguous):
         np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
 
 
+@pytest.mark.parametrize("m, r", TILES)
+@pytest.mark.parametrize("workers", [1, 3])
+def test_the_filters_transforms_by_g_kron_g_are_g_g_gt_and_its_adjoint(rng, monkeypatch, m, r, workers):
+    """filters: U = G g G^T for every filter, each group's (O/G, C/G) block; flipped: the same for the
+    180-degree rotated filters with their input and output channels swapped; filter_gradient:
+    G^T gU G, the adjoint. On one thread and with the filters cut among three."""
+    monkeypatch.setattr(threads, "MIN_PART", 1)
+    monkeypatch.setattr(winograd, "KRON_MIN_VALUES", 1)
+    _, G, _ = winograd.cook_toom(m, r)
+    alpha, groups, (O, Cg) = m + r - 1, 2, (6, 5)
+    w = rng.standard_normal((O, Cg, r, r))
+    gU = rng.standard_normal((alpha * alpha, groups, O // groups, Cg))
+    rotated = w[:, :, ::-1, ::-1].reshape(groups, O // groups, Cg, r, r).swapaxes(1, 2).reshape(groups * Cg, O // groups, r, r)
+    with threads.workers(workers):
+        U, flipped, gW = (winograd.filters(w, m, groups), winograd.filters(w, m, groups, flipped=True),
+                          winograd.filter_gradient(gU, m, r))
+    for got, filters in ((U, w), (flipped, rotated)):
+        want = np.einsum("ia,oxab,jb->ijox", G, filters, G).reshape(got.shape)
+        np.testing.assert_allclose(got, want, rtol=1e-12, atol=1e-12)
+    want = np.einsum("ia,ijox,jb->oxab", G, gU.reshape(alpha, alpha, O, Cg), G)
+    np.testing.assert_allclose(gW, want, rtol=1e-12, atol=1e-12)
+
+
 def test_a_tile_with_no_interpolation_points_is_refused():
     with pytest.raises(ValueError, match=r"winograd: no interpolation points for tiles of 10 \(F\(4, 7\)\)"):
         winograd.cook_toom(4, 7)

@@ -107,6 +107,30 @@ def transform(T, D, out=None):
     return xp.matmul(T, E.transpose(1, 0, 2), out=out).reshape((k, k) + rest)
 
 
+def kron_product(a, b):
+    """a @ b for a (M, k) and b (k, N), one of them a Kronecker transform of the filters (``filters``),
+    the long side cut among the threads when the result has KRON_MIN_VALUES values at least: the
+    filter transforms run outside the parts of the batch, once an op."""
+    xp = backend.xp(a)
+    with backend.on_device(backend.device_of(a)):
+        out = xp.empty((a.shape[0], b.shape[1]), a.dtype)
+    if out.size < KRON_MIN_VALUES:
+        return xp.matmul(a, b, out=out)
+    if a.shape[0] >= b.shape[1]:
+        calls = [functools.partial(xp.matmul, a[s], b, out=out[s]) for s in threads.slices(a)]
+    else:
+        calls = [functools.partial(xp.matmul, a, b[:, s], out=out[:, s]) for s in threads.slices(b.T)]
+    threads.in_parallel(calls, gemm=True)
+    return out
+
+
+# Below this many result values a filter transform is one call: handing a part to another thread
+# took ~120 us here, and training steps of the four-layer CNN (whose filter transforms give 65 and
+# 131 thousand values) ran 0.965-0.977x with its transforms cut, AlexNet's (786 thousand to 3.5
+# million) 1.049x against 1.008x uncut (in-process A/Bs, BENCHMARKS.md).
+KRON_MIN_VALUES = 1 << 19
+
+
 def input_tiles(x, m, alpha, PH, PW):
     """The overlapping alpha x alpha tiles of x (N, C, H, W) padded by (PH, PW), one every m pixels,
     as D (alpha, alpha, C, TH, TW, N): D[i, j, c, th, tw, n] = x_padded[n, c, th*m + i, tw*m + j].
@@ -132,28 +156,49 @@ def input_tiles(x, m, alpha, PH, PW):
     return D, (OH, OW)
 
 
-def filters(w, m, groups):
+def filters(w, m, groups, flipped=False):
     """U = G g G^T for every filter g of w (O, C/groups, r, r), by F(m x m, r x r): (alpha^2, groups,
-    O/groups, C/groups), the left factors of correlate's products."""
+    O/groups, C/groups), the left factors of correlate's products. Row-major, vec(G g G^T) =
+    (G kron G) vec(g), so all of them are one product, (alpha^2, r^2) @ (r^2, O*C/groups), with w as
+    it is stored, its columns cut among the threads (``kron_product``): AlexNet's conv3 (384 x 256 x 3
+    x 3 filters) in 1.85 ms on 2 threads (2.2 on one), where G g G^T as two products over a moved copy
+    took 3.1 and, for the flipped filters, 5.6 (BENCHMARKS.md).
+
+    ``flipped``: the filters of the input gradient's correlation, g rotated by 180 degrees with its
+    input and output channels swapped, (alpha^2, groups, C/groups, O/groups): the rotation reverses
+    the order of g's r^2 taps (the columns of G kron G), the swap is a transposed view.
+    """
     (O, Cg, r, _), alpha = w.shape, m + w.shape[2] - 1
-    return transform(cook_toom(m, r)[1], w.transpose(2, 3, 0, 1)).reshape(alpha * alpha, groups, O // groups, Cg)
+    G = cook_toom(m, r)[1]
+    K = backend.xp(w).asarray(np.kron(G, G)[:, ::-1] if flipped else np.kron(G, G), dtype=w.dtype)
+    U = kron_product(K, w.reshape(O * Cg, r * r).T).reshape(alpha * alpha, groups, O // groups, Cg)
+    return U.swapaxes(2, 3) if flipped else U
 
 
-def correlate(x, w, PH, PW, groups, m, U=None, b=None, out=None, tiles=None):
-    """Stride-1 correlation of x (N, C, H, W) with w (O, C/groups, r, r) padded by (PH, PW) (negative
-    crops) by F(m x m, r x r), plus the bias b (O,) if given: (N, O, OH, OW), written into ``out``
-    when given (a C-contiguous array). Returns it and the transformed tiles V, which the weight gradient
-    needs, written into ``tiles`` (a flat array of their size) when given.
-    ``U``: ``filters(w, m, groups)`` when made already (the parts of a batch share one)."""
-    xp, (O, Cg, r, _), G = backend.xp(x), w.shape, groups
-    alpha = m + r - 1
+def filter_gradient(gU, m, r):
+    """gW = G^T gU G for every filter's gU of (alpha^2, groups, O/groups, C/groups): (O, C/groups, r, r),
+    as vec(gW) = (G kron G)^T vec(gU), one product (see ``filters``)."""
+    alpha2, G, Og, Cg = gU.shape
+    Gm = cook_toom(m, r)[1]
+    K = backend.xp(gU).asarray(np.kron(Gm, Gm), dtype=gU.dtype)
+    return kron_product(gU.reshape(alpha2, -1).T, K).reshape(G * Og, Cg, r, r)
+
+
+def correlate(x, U, PH, PW, m, b=None, out=None, tiles=None):
+    """Stride-1 correlation of x (N, C, H, W) with the filters w (O, C/groups, r, r) whose transform is
+    U = ``filters(w, m, groups)`` (the parts of a batch share one), padded by (PH, PW) (negative crops),
+    by F(m x m, r x r), plus the bias b (O,) if given: (N, O, OH, OW), written into ``out`` when given
+    (a C-contiguous array). Returns it and the transformed tiles V, which the weight gradient needs,
+    written into ``tiles`` (a flat array of their size) when given."""
+    xp, (alpha2, G, Og, Cg) = backend.xp(x), U.shape
+    alpha, O = int(round(alpha2 ** 0.5)), G * Og
+    r = alpha - m + 1
     AT, _, BT = cook_toom(m, r)
     D, (OH, OW) = input_tiles(x, m, alpha, PH, PW)
     _, _, C, TH, TW, N = D.shape
     if tiles is not None:
         tiles = tiles.reshape(alpha, alpha, -1)
     V = transform(BT, D, out=tiles).reshape(alpha * alpha, G, Cg, TH * TW * N)
-    U = filters(w, m, G) if U is None else U
     M = xp.matmul(U, V).reshape(alpha, alpha, O, TH, TW, N)  # alpha^2 x groups GEMMs over all tiles
     # the tiles' m x m blocks next to their tiles, the images still last (runs of N values: a cheap
     # copy), then the outputs inside the image moved to NCHW with the bias: 1.5-2.5x faster than one
@@ -233,7 +278,7 @@ class Winograd2d(Function):
         for c in chunks:
             at = slice((c.start - chunks[0].start) * per_image, (c.stop - chunks[0].start) * per_image)
             tiles = None if kept is None else kept[at]
-            V = correlate(x[c], w, PH, PW, self.groups, m, U, b, out=y[c], tiles=tiles)[1]
+            V = correlate(x[c], U, PH, PW, m, b, out=y[c], tiles=tiles)[1]
             Vs.append(None if tiles is None else V)
         return chunks, Vs
 
@@ -258,24 +303,19 @@ class Winograd2d(Function):
         if need_gx:
             # the input gradient is the correlation of gy with the flipped filters, maps and channels swapped
             gx = xp.empty((gy.shape[0],) + self.inputs[0].shape[1:], gy.dtype)
-            (O, Cg, r, _), G = w.shape, self.groups
-            flipped = w[:, :, ::-1, ::-1].reshape(G, O // G, Cg, r, r).swapaxes(1, 2).reshape(G * Cg, O // G, r, r)
-            flipped = (flipped, filters(flipped, self.m, G))
+            flipped = filters(w, self.m, self.groups, flipped=True)
         gUs = threads.in_parallel([functools.partial(self.backward_part, gy, gx, flipped, *part)
                                    for part in self.saved.parts], gemm=True)
         gW = None
         if need_gW:
-            (O, Cg, r, _), alpha = w.shape, self.m + w.shape[2] - 1
-            _, Gm, _ = cook_toom(self.m, r)
-            gU = sum(gUs[1:], gUs[0])  # the sum over all tiles, part by part
-            gW = xp.ascontiguousarray(transform(Gm.T, gU.reshape(alpha, alpha, O, Cg)).transpose(2, 3, 0, 1))
+            gW = filter_gradient(sum(gUs[1:], gUs[0]), self.m, w.shape[2])  # gU: the sum over all tiles, part by part
         if len(self.inputs) == 2:
             return gx, gW
         return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
 
     def backward_part(self, gy, gx, flipped, chunks, Vs):
-        """gx of these chunks' images (written into ``gx`` unless it is None; ``flipped``: the flipped
-        filters and their transform), and their gU summed when the tiles Vs were kept."""
+        """gx of these chunks' images (written into ``gx`` unless it is None; ``flipped``: the transform
+        of the flipped filters), and their gU summed when the tiles Vs were kept."""
         gU = None
         for c, V in zip(chunks, Vs):
             g = self.backward_chunk(gy, gx, flipped, c, V)
@@ -290,7 +330,7 @@ class Winograd2d(Function):
         w, G, m, (PH, PW) = self.saved.w, self.groups, self.m, self.padding
         (O, _, r, _), xp, gy = w.shape, backend.xp(gy), gy[images]
         if gx is not None:
-            correlate(gy, flipped[0], r - 1 - PH, r - 1 - PW, G, m, flipped[1], out=gx[images])
+            correlate(gy, flipped, r - 1 - PH, r - 1 - PW, m, out=gx[images])
         if V is None:
             return None
         AT, _, _ = cook_toom(m, r)
