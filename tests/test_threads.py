@@ -156,10 +156,20 @@ def test_a_short_sum_is_made_in_blocks_of_rows(monkeypatch, workers):
     each part in blocks of BLOCK_BYTES of result, the last block of a part shorter."""
     monkeypatch.setattr(threads, "MIN_PART", 1)
     monkeypatch.setattr(threads, "BLOCK_BYTES", 3 * 50 * 4)  # three rows a call
-    _, calls = product_calls(monkeypatch, workers, batch((37, 5)), batch((5, 50), seed=1))
+    _, calls = product_calls(monkeypatch, workers, batch((37, 2)), batch((2, 50), seed=1))
     rows = [out[0] for _, _, out in calls]
     assert max(rows) == 3 and sum(rows) == 37 and all(out[1] == 50 for _, _, out in calls)
     assert len(calls) == (13 if workers == 1 else 4 + 4 + 5)  # 37 rows; 12, 12, 13 rows a part
+
+
+def test_a_sum_short_but_not_beside_the_results_rows_is_cut_as_any_other_product(monkeypatch):
+    """Winograd's filter transforms, (36, 9) @ (9, O C): fewer than SHORT_RATIO K rows, so the
+    columns are cut, one call a part, not blocks of rows that each read all of b."""
+    monkeypatch.setattr(threads, "MIN_PART", 1)
+    monkeypatch.setattr(threads, "BLOCK_BYTES", 3 * 50 * 4)
+    _, calls = product_calls(monkeypatch, 3, batch((37, 3)), batch((3, 50), seed=1))
+    assert len(calls) == 3 and all(out[0] == 37 for _, _, out in calls)
+    assert sum(out[1] for _, _, out in calls) == 50
 
 
 @pytest.mark.parametrize("workers", [1, 3])

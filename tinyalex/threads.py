@@ -44,6 +44,7 @@ from . import backend
 MIN_PART = 1 << 16  # values a part must hold to be worth a thread's wake-up (tens of microseconds)
 SKINNY_ROWS = 32    # matmul: products of at most this many rows are made transposed
 SHORT_K = 32        # matmul: products of a sum this short are made in blocks of rows
+SHORT_RATIO = 16    # ... when the result's sides are this many times longer than the sum
 BLOCK_BYTES = 1 << 20  # ... of at most this much result each
 LONG_K = 2048       # matmul: a few rows times a row-major factor this deep: the sum cut in blocks
 SUM_BLOCK = 64      # ... of this many terms
@@ -170,10 +171,13 @@ def matmul(a, b):
       added into the part's sum, the parts' sums added. Input gradient of fc6 27.7 -> 25.2 and 24.2
       -> 18.5, fc7 11.8 -> 12.1 and 9.7 -> 8.6; fc8's (K = 1000) 2.1 -> 2.3 and 1.8 -> 2.2, so not
       there.
-    - a short sum (K <= SHORT_K, the weight gradient of a batch of 16): rows cut whatever the shape
-      (both factors are small), each part in blocks of rows of at most BLOCK_BYTES of result, which
-      stay in the cache between OpenBLAS's zeroing of the result and its adding of the products.
-      fc6's weight gradient 28.3 -> 24.6 and 27.4 -> 21.7, fc7's and fc8's within 5% either way.
+    - a short sum (K <= SHORT_K, the weight gradient of a batch of 16) that is short beside both
+      sides of the result too (M and N at least SHORT_RATIO K: both factors are small beside it):
+      rows cut whatever the shape, each part in blocks of rows of at most BLOCK_BYTES of result,
+      which stay in the cache between OpenBLAS's zeroing of the result and its adding of the
+      products. fc6's weight gradient 28.3 -> 24.6 and 27.4 -> 21.7, fc7's and fc8's within 5% either
+      way. Winograd's filter transforms, (36, 9) @ (9, 98304) for AlexNet's conv3, are cut as any
+      other product: in blocks of rows they took 4.6 ms against 1.85 (BENCHMARKS.md).
     A CuPy product is one call."""
     if backend.xp(a) is not np:
         return a @ b
@@ -186,7 +190,7 @@ def matmul(a, b):
                                                         gemm=True))
     out = np.empty((a.shape[0], b.shape[1]), np.result_type(a, b))
     values = a.size + b.size + out.size
-    short = a.shape[1] <= SHORT_K
+    short = a.shape[1] <= SHORT_K and min(out.shape) >= SHORT_RATIO * a.shape[1]
     if a.shape[0] >= b.shape[1] or short:
         rows = max(1, BLOCK_BYTES // (out.shape[1] * out.itemsize)) if short else a.shape[0]
         calls = [functools.partial(_row_blocks, a, b, out, s, rows) for s in slices(a, values)]

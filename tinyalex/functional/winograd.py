@@ -68,20 +68,14 @@ def transform(T, D, out=None):
 
 
 def kron_product(a, b):
-    """a @ b for a (M, k) and b (k, N), one of them a Kronecker transform of the filters (``filters``),
-    the long side cut among the threads when the result has KRON_MIN_VALUES values at least: the
-    filter transforms run outside the parts of the batch, once an op."""
+    """a @ b for a (M, k) and b (k, N), one of them a Kronecker transform of the filters (``filters``):
+    from KRON_MIN_VALUES result values on, ``threads.matmul`` (its long side cut among the threads),
+    else one call. The filter transforms run outside the parts of the batch, once an op."""
     xp = backend.xp(a)
-    with backend.on_device(backend.device_of(a)):
-        out = xp.empty((a.shape[0], b.shape[1]), a.dtype)
-    if out.size < KRON_MIN_VALUES:
-        return xp.matmul(a, b, out=out)
-    if a.shape[0] >= b.shape[1]:
-        calls = [functools.partial(xp.matmul, a[s], b, out=out[s]) for s in threads.slices(a)]
-    else:
-        calls = [functools.partial(xp.matmul, a, b[:, s], out=out[:, s]) for s in threads.slices(b.T)]
-    threads.in_parallel(calls, gemm=True)
-    return out
+    if xp is np and a.shape[0] * b.shape[1] >= KRON_MIN_VALUES:
+        return threads.matmul(a, b)
+    with backend.on_device(backend.device_of(a)):  # CuPy multiplies on the current device
+        return xp.matmul(a, b)
 
 
 # Below this many result values a filter transform is one call: handing a part to another thread
