@@ -66,6 +66,17 @@ def test_max_pool_forward_in_chunks_of_images_matches_the_loop_reference(rng, mo
     np.testing.assert_array_equal(y.creator.to_winners(gy), max_pool2d_backward_reference(x, gy, k, s, p))
 
 
+def test_max_pool_backward_keeps_the_window_corners_of_a_shape_read_only(rng):
+    from tinyalex.functional import pooling
+    pooling.window_corners.cache_clear()
+    for _ in range(2):
+        y = F.max_pool2d(ta.tensor(rng.standard_normal((2, 3, 7, 7)), requires_grad=True), 3, 2)
+        y.backward(np.ones(y.shape))
+    assert pooling.window_corners.cache_info().hits == 1
+    corners = pooling.window_corners(6, 7, 7, 3, 3, 2, 2)
+    assert not corners.flags.writeable and corners[[0, 1, 3, 9]].tolist() == [0, 2, 14, 49]
+
+
 @pytest.mark.parametrize("shape, k, s, p", CASES)
 def test_max_pool_backward_by_taps_equals_the_scatter_to_winners(rng, shape, k, s, p):
     """The GPU's backward (one masked add per kernel offset) and the CPU's (one scatter to the winners)

@@ -5,6 +5,8 @@ every window at once, so the work is vectorised over N, C, OH, OW and the Python
 steps long (9 for the paper's 3x3 pools). Max-pool forward reads each tap as a contiguous
 run of the input's polyphase components instead (``MaxPool2d.winners``): the same values, faster.
 """
+import functools
+
 import numpy as np
 
 from .. import backend, threads
@@ -117,24 +119,36 @@ class MaxPool2d(Pool2d):
 
         The CPU's version, 5x faster than by_taps (one pass over gy instead of three per offset), and
         it adds in the loop reference's order: window by window. np.add.at holds the interpreter's
-        lock, but one thread's index build runs beside the other's adds.
+        lock, but one thread's zeroing and index build run beside the other's adds. The index of tap k
+        of window (oh, ow) in plane p is p H W + corner(oh, ow) + offset(k); the first two terms are
+        the same every step (``window_corners``), so a step looks up and adds the offsets only.
         """
         (N, C, H, W), (KH, KW), (SH, SW) = self.saved.padded_shape, self.kernel_size, self.stride
         (PH, PW), (OH, OW), argmax = self.padding, gy.shape[2:], self.saved.argmax
-        # index of tap k of window (oh, ow) in image plane (n, c): its window's corner + its offset
         offset = np.arange(KH * KW)
         offset = offset // KW * W + offset % KW
-        corner = (np.arange(OH) * (SH * W))[:, None] + np.arange(OW) * SW
-        gx = np.zeros((N, C, H, W), gy.dtype)
+        corners = window_corners(N * C, H, W, OH, OW, SH, SW).reshape(N, C, OH, OW)
+        gx = np.empty((N, C, H, W), gy.dtype)
 
-        def part(i):  # images i: their planes are consecutive in gx
+        def part(i):  # images i
+            gx[i] = 0
             winner = offset.take(argmax[i])  # take: 1.3x faster than table[argmax]
-            winner += corner
-            winner += np.arange(winner.shape[0] * C).reshape(-1, C, 1, 1) * (H * W)
-            np.add.at(gx[i].reshape(-1), winner.ravel(), gy[i].ravel())
+            winner += corners[i]
+            np.add.at(gx.reshape(-1), winner.ravel(), gy[i].ravel())
 
         threads.over_batch(gx, part)  # cut by the pixels each part zeroes and adds onto
         return gx[:, :, PH:H - PH, PW:W - PW]
+
+
+@functools.lru_cache(maxsize=4)
+def window_corners(planes, H, W, OH, OW, SH, SW):
+    """The flat index p H W + oh SH W + ow SW of the corner of window (oh, ow) of plane p, for
+    ``planes`` planes of H x W: (planes * OH * OW,), read-only. A few shapes are kept (a network's
+    pools), so max-pool's backward does not rebuild them each step."""
+    corner = (np.arange(OH) * (SH * W))[:, None] + np.arange(OW) * SW
+    corners = (np.arange(planes) * (H * W))[:, None, None] + corner
+    corners.flags.writeable = False
+    return corners.reshape(-1)
 
 
 def max_pool2d(x, kernel_size, stride=None, padding=0):
