@@ -6,7 +6,7 @@ from fractions import Fraction
 import numpy as np
 
 # the interpolation points for a tile of alpha inputs: alpha - 1 finite ones, then infinity (None)
-POINTS = {4: (0, 1, -1, None), 6: (0, 1, -1, 2, -2, None),
+POINTS = {4: (0, 1, -1, None), 6: (0, 1, -1, 2, -2, None), 7: (0, 1, -1, 2, -2, Fraction(1, 2), None),
           8: (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2), None)}
 
 

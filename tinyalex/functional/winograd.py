@@ -32,9 +32,12 @@ transformed filters and V the transformed input tiles, batched over the position
 
 Tile sizes and their float32 error (the points 0, +-1, +-2, infinity are the small ones; larger
 points make V_alpha^-1 worse conditioned and the error grows with alpha, so the 8x8 tiles take
-+-1/2, whose powers shrink, before +-3): F(2x2, 3x3) and F(4x4, 3x3) for 3x3 filters (2.25x and 4x
-fewer multiplications), F(2x2, 5x5) with 6x6 tiles and F(4x4, 5x5) with 8x8 tiles for 5x5 filters
-(2.8x and 6.25x fewer). The measured errors are stated in tests/test_winograd.py.
++-1/2, whose powers shrink, before +-3; the 7x7 tiles take +1/2): F(2x2, 3x3), F(4x4, 3x3) and
+F(5x5, 3x3) for 3x3 filters (2.25x, 4x and 4.6x fewer multiplications), F(2x2, 5x5) with 6x6 tiles
+and F(4x4, 5x5) with 8x8 tiles for 5x5 filters (2.8x and 6.25x fewer). The measured errors are
+stated in tests/test_winograd.py. A layer's tiles are the ones that cover its output with the fewest
+products (``tile_side``): AlexNet's 13x13 maps fill 169 of 225 outputs of F(5x5, 3x3)'s tiles and
+169 of 256 of F(4x4, 3x3)'s.
 """
 import functools
 import numpy as np
@@ -45,8 +48,16 @@ from .im2col import windows
 
 from .cook_toom import POINTS, cook_toom, evaluation, inverse  # noqa: F401  (the lessons read them from here)
 
-# outputs per tile side m for each filter size r: F(m x m, r x r) has tiles of alpha = m + r - 1
-TILE = {3: 4, 5: 4}
+# the outputs per tile side m that F(m x m, r x r) may take for each filter size r (tiles of
+# alpha = m + r - 1); ``tile_side`` picks one for a layer
+TILE = {3: (4, 5), 5: (4,)}
+
+
+def tile_side(r, OH, OW):
+    """The m of TILE[r] whose tiles cover an OH x OW output with the fewest products per pair of
+    channels, alpha^2 a tile times ceil(OH/m) ceil(OW/m) tiles; the smaller m on a tie. AlexNet's
+    13x13 maps: 9 tiles of 7x7 on F(5x5, 3x3), 441 products, against 16 of 6x6, 576."""
+    return min(TILE[r], key=lambda m: (m + r - 1) ** 2 * -(-OH // m) * -(-OW // m))
 
 
 def transform(T, D, out=None):
@@ -316,16 +327,19 @@ AUTO = {3: (128, None), 5: (32, 128)}
 def choose(algorithm, x_shape, w_shape, stride, padding, groups):
     """The tile side m of the Winograd algorithm conv2d should use, or None for im2col.
 
-    "winograd" takes F(4x4, 3x3) for 3x3 filters and F(4x4, 5x5) for 5x5 ones (``TILE``) and refuses
-    other filters and strides. "auto" takes F(4x4, r x r) for a stride-1 square filter when
+    "winograd" takes F(4x4, 3x3) or F(5x5, 3x3) for 3x3 filters, whichever covers the output with
+    fewer products (``tile_side``: AlexNet's 13x13 maps and VGG's 14x14 take F(5x5, 3x3); training
+    steps of AlexNet at batch 16 1.033x faster, its conv3-5 142.4 -> 131.2 ms, VGG's 512 -> 512 layer
+    at 14x14 1.04x, at 112x112 1.00x; BENCHMARKS.md), and F(4x4, 5x5) for 5x5 ones, and refuses other
+    filters and strides. "auto" takes that F(m x m, r x r) for a stride-1 square filter when
 
       - each group's input and output channels are within ``AUTO[r]``: at least 128 for 3x3,
         32 to 128 for 5x5 (AlexNet's conv2, 48 -> 128 per group, on F(4x4, 5x5): training steps of
         AlexNet-CIFAR 1.17x, 0.97x and 1.05x faster in three runs, two columns 1.15x, AlexNet at
         batch 16 1.17x, once no product woke the BLAS's own threads; before that 0.84-0.92x),
-      - the 4x4 tiles are at least 5/8 used (the remainder tiles compute outputs that are dropped:
-        AlexNet's 13x13 maps fill 169 of 256 and train faster on F(4x4, 3x3); 6x6 maps fill 36 of 64
-        and 5x5 maps 25 of 64, not measured faster),
+      - the tiles are at least 5/8 used (the remainder tiles compute outputs that are dropped:
+        AlexNet's 13x13 maps fill 169 of 256 and trained faster on F(4x4, 3x3), and fill 169 of 225
+        on F(5x5, 3x3); 6x6 maps fill 36 of 64, not measured faster),
 
     and im2col everywhere else. Until every product of an op ran on a one-thread BLAS, F(4x4, 3x3)
     also needed 32 images a thread and 3/4 of its tiles used; since then training steps with it on
@@ -358,12 +372,13 @@ def choose(algorithm, x_shape, w_shape, stride, padding, groups):
     if algorithm == "winograd" and not fits:
         raise ValueError(f"conv2d: algorithm='winograd' needs stride 1 and a square filter of size "
                          f"{' or '.join(map(str, TILE))}, got stride {tuple(stride)} and a {KH}x{KW} filter")
-    if algorithm == "winograd":
-        return TILE[KH]
-    if algorithm != "auto" or not fits:
+    if algorithm not in ("winograd", "auto") or not fits:
         return None
+    OH, OW = H + 2 * padding[0] - KH + 1, W + 2 * padding[1] - KW + 1
+    m = tile_side(KH, OH, OW)
+    if algorithm == "winograd":
+        return m
     fewest, most = AUTO[KH]
     if min(C, O) // groups < fewest or (most is not None and max(C, O) // groups > most):
         return None
-    m, (OH, OW) = TILE[KH], (H + 2 * padding[0] - KH + 1, W + 2 * padding[1] - KW + 1)
     return m if 8 * OH * OW >= 5 * (m * -(-OH // m)) * (m * -(-OW // m)) else None
