@@ -41,6 +41,7 @@ import tinyalex as ta
 from tinyalex import bench, models
 from tinyalex import functional as F
 from tinyalex.functional import winograd
+from tinyalex.functional.space_to_depth import SpaceToDepthWinograd2d
 
 lesson = common.Lesson("13", "fast convolution", "Lavin and Gray 2016",
                        runs={"quick": ("the multiplication counts, the worked example, float32 errors on two "
@@ -61,7 +62,7 @@ lesson = common.Lesson("13", "fast convolution", "Lavin and Gray 2016",
 # out of these counts.) The tiles the engine has interpolation points for:
 
 # %%
-TILES = [(m, r) for r in (3, 5) for m in (2, 4) if m + r - 1 in winograd.POINTS]  # F(m x m, r x r)
+TILES = [(m, r) for r in (3, 5) for m in (2, 4, 5) if m + r - 1 in winograd.POINTS]  # F(m x m, r x r)
 PAPER_REDUCTION = {(2, 3): "36/16 = 2.25", (4, 3): "144/36 = 4"}
 
 
@@ -78,10 +79,13 @@ print(common.table([(tile_name(m, r), m + r - 1, r * r, f"{(m + r - 1) ** 2 / m 
 
 # %% [markdown]
 # On real layers the map is not a whole number of tiles: the remainder tiles compute outputs past the
-# edge that are dropped (13x13 maps in 4x4 tiles fill 169 of 256 outputs), and a filter of stride 4
-# or of size 1x1 has no Winograd algorithm at all (r = 1: alpha = m, nothing to save). The layers
-# come from the engine's models (`ta.summary` of one image; weights left as zeros); the direct count
-# is the summary's multiply-adds, the im2col count the GEMM's dimensions.
+# edge that are dropped (13x13 maps in 4x4 tiles fill 169 of 256 outputs, in 5x5 tiles 169 of 225),
+# and a filter of size 1x1 has no Winograd algorithm at all (r = 1: alpha = m, nothing to save). A
+# filter of stride s is a stride-1 filter over the input's s x s polyphase components stacked as
+# channels (space-to-depth, tinyalex/functional/space_to_depth.py): AlexNet's conv1, 11x11 at stride
+# 4 over 3 channels, is 3x3 over 48 (its 12x12 taps padded with 23 zeros), which Winograd's 3x3 tiles
+# take. The layers come from the engine's models (`ta.summary` of one image; weights left as zeros);
+# the direct count is the summary's multiply-adds, the im2col count the GEMM's dimensions.
 
 # %%
 Layer = collections.namedtuple("Layer", "name conv input output multiply_adds first")
@@ -114,9 +118,17 @@ def refusal(layer):
     return None
 
 
+def strided(layer):
+    """(s, r, Cg): ``layer``'s stride, and the filter size and input channels per group of its stride-1
+    form (the space-to-depth: r = ceil(k / s), s^2 times the channels; k and Cg themselves at stride 1)."""
+    c = layer.conv
+    s = c.stride[0]
+    return s, -(-c.kernel_size[0] // s), c.in_channels // c.groups * s * s
+
+
 def tiles_for(layer):
-    """The F(m, r) that fit ``layer``: its filter size r, stride 1."""
-    return [] if refusal(layer) else [(m, r) for m, r in TILES if r == layer.conv.kernel_size[0]]
+    """The F(m, r) that fit ``layer``: r its filter size, or its space-to-depth's."""
+    return [] if refusal(layer) else [(m, r) for m, r in TILES if r == strided(layer)[1]]
 
 
 def im2col_products(layer):
@@ -128,10 +140,9 @@ def im2col_products(layer):
 
 def winograd_products(layer, m):
     """F(m x m, r x r) on ``layer``, remainder tiles included: alpha^2 products per tile, filter and
-    input channel, per image."""
-    (O, OH, OW), c = layer.output, layer.conv
-    alpha = m + c.kernel_size[0] - 1
-    return O * -(-OH // m) * -(-OW // m) * alpha ** 2 * (c.in_channels // c.groups)
+    input channel (of its space-to-depth where strided), per image."""
+    (O, OH, OW), (_, r, Cg) = layer.output, strided(layer)
+    return O * -(-OH // m) * -(-OW // m) * (m + r - 1) ** 2 * Cg
 
 
 def shape(s):
@@ -272,6 +283,8 @@ def run(layer, m, x, w):
     c = layer.conv
     if m is None:
         return F.conv2d(x, w, stride=c.stride, padding=c.padding, groups=c.groups, algorithm="im2col")
+    if c.stride != (1, 1):
+        return SpaceToDepthWinograd2d(c.stride, c.padding, c.groups, m)(x, w)
     return winograd.Winograd2d(c.padding, c.groups, m)(x, w)
 
 

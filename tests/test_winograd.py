@@ -195,7 +195,13 @@ def test_auto_takes_winograd_for_wide_3x3_layers_and_for_5x5_layers_of_32_to_128
         assert chosen((16, 192, 27, 27), (256, 192, 5, 5), **five) is None  # wider than measured
         assert chosen((128, 3, 32, 32), (32, 3, 5, 5), **five) is None   # four-layer conv1: 3 channels
         assert chosen((128, 32, 5, 5), (32, 32, 5, 5), **five) is None   # 25 of 64 tile outputs used
-    assert chosen((128, 48, 16, 16), (128, 48, 5, 5), stride=(2, 2), padding=(2, 2)) is None
+    # strided: the space-to-depth's 3x3 filters over C s^2 >= 48 channels, at most one row of zero taps
+    assert chosen((16, 3, 227, 227), (96, 3, 11, 11), stride=(4, 4), padding=(0, 0)) == 5  # AlexNet conv1
+    assert chosen((16, 3, 224, 224), (64, 3, 11, 11), stride=(4, 4), padding=(2, 2)) == 5  # torchvision's
+    assert chosen((128, 48, 16, 16), (128, 48, 5, 5), stride=(2, 2), padding=(2, 2)) == 4
+    assert chosen((16, 3, 227, 227), (96, 3, 9, 9), stride=(4, 4), padding=(0, 0)) is None  # 12x12: 3 rows of zeros
+    assert chosen((128, 8, 16, 16), (128, 8, 5, 5), stride=(2, 2), padding=(2, 2)) is None  # 32 channels
+    assert chosen((128, 48, 16, 16), (128, 48, 5, 5), stride=(2, 1), padding=(2, 2)) is None
 
 
 def test_the_tile_side_is_the_one_of_fewest_tile_products():
@@ -226,8 +232,9 @@ def test_nn_conv2d_passes_its_algorithm_on_and_traces_see_a_convolution(rng):
 
 @pytest.mark.parametrize("change, match", [
     (dict(algorithm="fft"), r"conv2d: algorithm must be one of 'auto', 'im2col', 'winograd', got 'fft'"),
-    (dict(stride=2), r"conv2d: algorithm='winograd' needs stride 1 .* got stride \(2, 2\) and a 3x3 filter"),
-    (dict(w=np.zeros((4, 3, 1, 1))), r"square filter of size 3 or 5, got stride \(1, 1\) and a 1x1 filter"),
+    (dict(stride=2), r"conv2d: algorithm='winograd' needs equal strides .* got stride \(2, 2\) and a 3x3 filter"),
+    (dict(stride=(2, 1), w=np.zeros((4, 3, 5, 5))), r"needs equal strides .* got stride \(2, 1\)"),
+    (dict(w=np.zeros((4, 3, 1, 1))), r"rounded up, is 3 or 5, got stride \(1, 1\) and a 1x1 filter"),
     (dict(w=np.zeros((4, 3, 3, 5))), r"got stride \(1, 1\) and a 3x5 filter"),
 ])
 def test_conv2d_bad_algorithms(change, match):

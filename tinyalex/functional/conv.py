@@ -11,6 +11,7 @@ from . import checks, winograd
 from .im2col import (add_columns, conv_outsize, fill_columns, images_first, pad2d, padded_images_last, row_shifts,
                      shared_rows)
 from .im2col import col2im, im2col  # noqa: F401  (kept importable from here, where they used to live)
+from .space_to_depth import SpaceToDepthWinograd2d
 
 
 # Bytes of im2col columns built at a time on the CPU. One small buffer serves every chunk of images,
@@ -275,9 +276,11 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto"):
     columns lowered along the width only, an output row at a time: ``Conv2d``); backward:
     gW = gy col^T, gx = col2im(W^T gy), gb = gy summed over N, OH, OW.
 
-    ``algorithm``: "im2col" (the above, the reference), "winograd" (stride 1, square 3x3 or 5x5
-    filters: ``winograd.Winograd2d``, the same results in fewer multiplications) or "auto"
-    (``winograd.choose``'s measured rule: Winograd for wide 3x3 layers, im2col elsewhere).
+    ``algorithm``: "im2col" (the above, the reference), "winograd" (square 3x3 or 5x5 filters at
+    stride 1: ``winograd.Winograd2d``, the same results in fewer multiplications; a stride s whose
+    filters, cut into s x s polyphase components, are 3x3 or 5x5: ``space_to_depth``) or "auto"
+    (``winograd.choose``'s measured rule: Winograd for wide 3x3 layers, the 5x5 layers of 32 to 128
+    channels and AlexNet's conv1, im2col elsewhere).
     """
     x, w, b = checks.tensors(x, w, b)
     checks.floating("conv2d", x, w, b)
@@ -296,5 +299,10 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto"):
     conv_outsize(H, KH, stride[0], padding[0], "conv2d")
     conv_outsize(W, KW, stride[1], padding[1], "conv2d")
     m = winograd.choose(algorithm, x.shape, w.shape, stride, padding, groups)
-    fn = Conv2d(stride, padding, groups) if m is None else winograd.Winograd2d(padding, groups, m)
+    if m is None:
+        fn = Conv2d(stride, padding, groups)
+    elif stride == (1, 1):
+        fn = winograd.Winograd2d(padding, groups, m)
+    else:
+        fn = SpaceToDepthWinograd2d(stride, padding, groups, m)
     return fn(x, w) if b is None else fn(x, w, b)

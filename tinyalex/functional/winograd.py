@@ -47,18 +47,7 @@ from ..tensor import Function
 from .im2col import windows
 
 from .cook_toom import POINTS, cook_toom, evaluation, inverse  # noqa: F401  (the lessons read them from here)
-
-# the outputs per tile side m that F(m x m, r x r) may take for each filter size r (tiles of
-# alpha = m + r - 1); ``tile_side`` picks one for a layer
-TILE = {3: (4, 5), 5: (4,)}
-
-
-def tile_side(r, OH, OW):
-    """The m of TILE[r] whose tiles cover an OH x OW output with the fewest products per pair of
-    channels, alpha^2 a tile times ceil(OH/m) ceil(OW/m) tiles; the smaller m on a tie. AlexNet's
-    13x13 maps: 9 tiles of 7x7 on F(5x5, 3x3), 441 products, against 16 of 6x6, 576."""
-    return min(TILE[r], key=lambda m: (m + r - 1) ** 2 * -(-OH // m) * -(-OW // m))
-
+from .conv_algorithm import ALGORITHMS, AUTO, TILE, check_algorithm, choose, tile_side  # noqa: F401  (as above)
 
 def transform(T, D, out=None):
     """T D T^T on the first two axes of D (a, a, ...) -> (k, k, ...), for T (k, a), the second product
@@ -184,7 +173,9 @@ def correlate(x, U, PH, PW, m, b=None, out=None, tiles=None):
 # time, so that the tile copy, the transforms and the products run in the core's cache instead of
 # through the memory the cores share. A chunk's tiles and products (V and M, alpha^2 (C + O) values a
 # tile) take at most CPU_CHUNK_BYTES, unless that leaves the products fewer than MIN_COLUMNS tiles
-# wide; a part is cut into chunks of equal size. One thread's 64 images of the four-layer CNN's conv2
+# wide, as many whole images as fit in MIN_COLUMNS (an image of 121 tiles alone, AlexNet's conv1 by
+# space-to-depth, whose chunks of two ran its forward in 35.5 ms against 23.5 a chunk of one); a part
+# is cut into chunks of equal size. One thread's 64 images of the four-layer CNN's conv2
 # (32 -> 32 maps, 15x15) took 15.4 ms at once and 8.0 ms in chunks of 16. Training steps (in-process,
 # interleaved, freed memory kept as the tinyalex command keeps it; BENCHMARKS.md), whole parts ->
 # these chunks: four-layer CNN 117.4 -> 106.2 ms, AlexNet-CIFAR 1717 -> 1111 ms (its conv2 alone
@@ -209,31 +200,34 @@ class Winograd2d(Function):
     a part's transformed tiles V in one array, and only when the weight gradient will need them. It
     is labelled a Conv2d, with the stride, padding and groups of one, so that traces and benchmarks see
     the same convolution whichever algorithm computes it; ``algorithm`` tells them apart.
+    ``correlated_padding`` is the padding of the stride-1 correlation computed: ``padding`` here, 0
+    under a space-to-depth (``space_to_depth.SpaceToDepthWinograd2d``, whose padding is the layer's).
     """
 
     label, algorithm, stride = "Conv2d", "winograd", (1, 1)
 
     def __init__(self, padding, groups, m):
-        self.padding, self.groups, self.m = padding, groups, m
+        self.padding = self.correlated_padding = padding
+        self.groups, self.m = groups, m
 
     # the filter transforms run outside the parts: on the BLAS's own threads they would leave them
     # spinning into the parts (threads.py), so the whole op holds the BLAS at one thread
     @threads.one_blas_thread()
     def forward(self, x, w, b=None):
-        (N, _, H, W), r, (PH, PW) = x.shape, w.shape[2], self.padding
+        (N, _, H, W), r, (PH, PW) = x.shape, w.shape[2], self.correlated_padding
         xp = backend.xp(x)
         y = xp.empty((N, w.shape[0], H + 2 * PH - r + 1, W + 2 * PW - r + 1), x.dtype)
         # on the CPU one part of the batch per thread, each with a one-thread BLAS (as im2col's Conv2d)
         U = filters(w, self.m, self.groups)
         calls = [functools.partial(self.forward_part, x, w, U, b, y, images)
                  for images in threads.slices(x, x.size * r * r)]
-        self.save_for_backward(w=w, parts=threads.in_parallel(calls, gemm=True))
+        self.save_for_backward(w=w, x_shape=x.shape, parts=threads.in_parallel(calls, gemm=True))
         return y
 
     def forward_part(self, x, w, U, b, y, images):
         """y[images], a chunk at a time; returns the chunks and their transformed tiles (None each
         when the weight gradient will not need them)."""
-        (PH, PW), m, xp = self.padding, self.m, backend.xp(x)
+        (PH, PW), m, xp = self.correlated_padding, self.m, backend.xp(x)
         chunks, per_image = self.chunks(x, w, images)
         kept = None
         if self.needs_input_grad[1]:
@@ -249,13 +243,13 @@ class Winograd2d(Function):
 
     def chunks(self, x, w, images):
         """Consecutive slices of x[images] (absolute positions in the batch) whose tiles and products,
-        alpha^2 (C + O) values a tile, fit CPU_CHUNK_BYTES but give each product MIN_COLUMNS tiles at
-        least, all of one size (one slice on a GPU); and the values of one image's transformed tiles V
+        alpha^2 (C + O) values a tile, fit CPU_CHUNK_BYTES but give each product the images of
+        MIN_COLUMNS tiles at least, all of one size (one slice on a GPU); and the values of one image's transformed tiles V
         (alpha^2 C a tile)."""
-        (_, C, H, W), (O, _, r, _), (PH, PW) = x.shape, w.shape, self.padding
+        (_, C, H, W), (O, _, r, _), (PH, PW) = x.shape, w.shape, self.correlated_padding
         alpha, start, stop = self.m + r - 1, *images.indices(x.shape[0])[:2]
         tiles = -(-(H + 2 * PH - r + 1) // self.m) * -(-(W + 2 * PW - r + 1) // self.m)
-        n = max(1, -(-MIN_COLUMNS // tiles), CPU_CHUNK_BYTES // (alpha * alpha * (C + O) * tiles * x.itemsize))
+        n = max(1, MIN_COLUMNS // tiles, CPU_CHUNK_BYTES // (alpha * alpha * (C + O) * tiles * x.itemsize))
         k = 1 if backend.is_gpu_array(x) else -(-(stop - start) // n)  # chunks of equal size, n at most
         return threads.cut(start, stop, k), alpha * alpha * C * tiles
 
@@ -267,7 +261,7 @@ class Winograd2d(Function):
         gx = flipped = None
         if need_gx:
             # the input gradient is the correlation of gy with the flipped filters, maps and channels swapped
-            gx = xp.empty((gy.shape[0],) + self.inputs[0].shape[1:], gy.dtype)
+            gx = xp.empty((gy.shape[0],) + self.saved.x_shape[1:], gy.dtype)
             flipped = filters(w, self.m, self.groups, flipped=True)
         gUs = threads.in_parallel([functools.partial(self.backward_part, gy, gx, flipped, *part)
                                    for part in self.saved.parts], gemm=True)
@@ -292,7 +286,7 @@ class Winograd2d(Function):
 
     def backward_chunk(self, gy, gx, flipped, images, V):
         """backward_part for one chunk of images, whose transformed tiles are V (None: no gU)."""
-        w, G, m, (PH, PW) = self.saved.w, self.groups, self.m, self.padding
+        w, G, m, (PH, PW) = self.saved.w, self.groups, self.m, self.correlated_padding
         (O, _, r, _), xp, gy = w.shape, backend.xp(gy), gy[images]
         if gx is not None:
             correlate(gy, flipped, r - 1 - PH, r - 1 - PW, m, out=gx[images])
@@ -310,75 +304,3 @@ class Winograd2d(Function):
         Y = gy.reshape(N, O, TH, m, TW, m).transpose(3, 5, 1, 2, 4, 0)
         Z = transform(AT.T, Y).reshape(V.shape[0], G, O // G, -1)
         return xp.matmul(Z, V.swapaxes(2, 3))  # (alpha^2, G, O/G, Cg): the sum over tiles is in the GEMM
-
-
-ALGORITHMS = ("auto", "im2col", "winograd")
-
-
-def check_algorithm(op, algorithm):
-    if algorithm not in ALGORITHMS:
-        raise ValueError(f"{op}: algorithm must be one of {', '.join(map(repr, ALGORITHMS))}, got {algorithm!r}")
-
-
-# where "auto" takes Winograd, per filter size: the (fewest, most) input and output channels per group
-AUTO = {3: (128, None), 5: (32, 128)}
-
-
-def choose(algorithm, x_shape, w_shape, stride, padding, groups):
-    """The tile side m of the Winograd algorithm conv2d should use, or None for im2col.
-
-    "winograd" takes F(4x4, 3x3) or F(5x5, 3x3) for 3x3 filters, whichever covers the output with
-    fewer products (``tile_side``: AlexNet's 13x13 maps and VGG's 14x14 take F(5x5, 3x3); training
-    steps of AlexNet at batch 16 1.033x faster, its conv3-5 142.4 -> 131.2 ms, VGG's 512 -> 512 layer
-    at 14x14 1.04x, at 112x112 1.00x; BENCHMARKS.md), and F(4x4, 5x5) for 5x5 ones, and refuses other
-    filters and strides. "auto" takes that F(m x m, r x r) for a stride-1 square filter when
-
-      - each group's input and output channels are within ``AUTO[r]``: at least 128 for 3x3,
-        32 to 128 for 5x5 (AlexNet's conv2, 48 -> 128 per group, on F(4x4, 5x5): training steps of
-        AlexNet-CIFAR 1.17x, 0.97x and 1.05x faster in three runs, two columns 1.15x, AlexNet at
-        batch 16 1.17x, once no product woke the BLAS's own threads; before that 0.84-0.92x),
-      - the tiles are at least 5/8 used (the remainder tiles compute outputs that are dropped:
-        AlexNet's 13x13 maps fill 169 of 256 and trained faster on F(4x4, 3x3), and fill 169 of 225
-        on F(5x5, 3x3); 6x6 maps fill 36 of 64, not measured faster),
-
-    and im2col everywhere else. Until every product of an op ran on a one-thread BLAS, F(4x4, 3x3)
-    also needed 32 images a thread and 3/4 of its tiles used; since then training steps with it on
-    every 3x3 layer of 128+ channels were faster than that rule's: AlexNet at batch 16 (13x13 maps,
-    8 images a thread) 1.05x, 1.32x, 1.08x in three runs, AlexNet-CIFAR at batch 32 1.23x
-    (BENCHMARKS.md, "NumPy's BLAS never woken"). The rule before that came from in-process
-    interleaved A/B ratios, im2col time / Winograd time for forward and backward of one layer in
-    float32, 2 threads, each convolution's batch in one part per thread with a one-thread BLAS
-    (``runs``: median of 5 rounds, quiet machine, BENCHMARKS.md "Winograd with the images last"),
-    which the BLAS's spinning threads (``threads``) had made slower for Winograd, whose filter
-    transform ran on them before each layer:
-
-        layer (batch)                                 F(2x2,r x r)  F(4x4,r x r)
-        AlexNet-CIFAR conv3, conv4, conv5, 8x8 (128)                1.22, 1.15, 1.12
-        AlexNet-CIFAR conv3, 8x8 (32)                               0.91
-        AlexNet conv3, conv4, 13x13 (16)              0.79, 0.75    0.80, 0.87      (remainder tiles)
-        VGG 256->512 at 28x28 (32; 8)                               1.02; 1.05
-        VGG 512->512 at 14x14 (16)                                  0.71            (remainder tiles)
-        VGG 128->256 at 56x56 (4)                                   0.72
-        four-layer CNN 5x5 3->32, 32->32, 32->64 (128) 0.19, 1.05, 0.75   0.41, 2.06, 1.14
-        AlexNet-CIFAR conv2 5x5 96->256 in 2 groups (128)  0.35     1.06
-        AlexNet conv2 5x5 96->256 in 2 groups, 27x27 (16)  0.40     1.12
-
-    Few channels leave the tile transforms (memory-bound, alpha^2/m^2 times the data) to dominate the
-    GEMMs: F(2x2, 5x5)'s 6x6 tiles for 2x2 outputs move 9x the data, F(4x4, 5x5)'s 8x8 tiles 4x.
-    """
-    check_algorithm("conv2d", algorithm)
-    (_, C, H, W), (O, _, KH, KW) = x_shape, w_shape
-    fits = tuple(stride) == (1, 1) and KH == KW and KH in TILE
-    if algorithm == "winograd" and not fits:
-        raise ValueError(f"conv2d: algorithm='winograd' needs stride 1 and a square filter of size "
-                         f"{' or '.join(map(str, TILE))}, got stride {tuple(stride)} and a {KH}x{KW} filter")
-    if algorithm not in ("winograd", "auto") or not fits:
-        return None
-    OH, OW = H + 2 * padding[0] - KH + 1, W + 2 * padding[1] - KW + 1
-    m = tile_side(KH, OH, OW)
-    if algorithm == "winograd":
-        return m
-    fewest, most = AUTO[KH]
-    if min(C, O) // groups < fewest or (most is not None and max(C, O) // groups > most):
-        return None
-    return m if 8 * OH * OW >= 5 * (m * -(-OH // m)) * (m * -(-OW // m)) else None
