@@ -185,11 +185,13 @@ lesson.record(tiles={name: {"alpha": m + r - 1, "direct": r * r, "winograd": (m 
 # tile that fits}; multiplications[network]["total"] = {direct, fewest (the best tile where one fits)}
 
 # %% [markdown]
-# AlexNet's convolutions get about 2.5x: conv1 (11x11 at stride 4) holds a sixth of their
-# multiplications and has no Winograd algorithm, conv2's 5x5 filters get 5.8x from the 8x8 tiles of
-# F(4x4, 5x5) (6.25x less the remainder tiles of its 27x27 maps; 2.78x from 6x6 tiles), and conv3-5
-# waste a third of their 4x4 tiles on 13x13 maps. VGG-16 is nothing but
-# stride-1 3x3 layers on maps of 224 / 2^k, close to the ideal 4x (3.06x on its 14x14 maps).
+# AlexNet's convolutions get about 4x: conv1 (11x11 at stride 4, a sixth of their multiplications)
+# gets 3.9x as 3x3 filters over 48 channels in the 7x7 tiles of F(5x5, 3x3) (4.59x less its 23 zero
+# taps of 144), conv2's 5x5 filters 5.8x from the 8x8 tiles of F(4x4, 5x5) (6.25x less the remainder
+# tiles of its 27x27 maps; 2.78x from 6x6 tiles), and conv3-5 3.45x from F(5x5, 3x3), whose tiles
+# fill 169 of 225 outputs on 13x13 maps where F(4x4, 3x3)'s fill 169 of 256 (2.64x). VGG-16 is
+# nothing but stride-1 3x3 layers on maps of 224 / 2^k, close to the ideal 4x: 4.55x and 4.36x where
+# F(5x5, 3x3)'s tiles cover 224 and 112 (45 and 23 tiles a side), 4.00x on its 14x14 maps.
 #
 # ## 2. The transforms on a worked example
 #
@@ -399,7 +401,7 @@ for network, name, batch in lesson.progress(SPEED, "timing layers"):
     label, c = f"{network} {name}", layer.conv
     x_shape = (N, *layer.input)
     auto = winograd.choose("auto", x_shape, c.weight.shape, c.stride, c.padding, c.groups)
-    entry = {"x": x_shape, "w": c.weight.shape, "auto": None if auto is None else tile_name(auto, c.kernel_size[0])}
+    entry = {"x": x_shape, "w": c.weight.shape, "auto": None if auto is None else tile_name(auto, strided(layer)[1])}
     if refusal(layer):
         speed[label] = dict(entry, refused=refusal(layer))
         refused.append(f"{label} ({shape(x_shape)}, {filters(c)}): no Winograd, {refusal(layer)}")
@@ -442,12 +444,14 @@ lesson.record(speed=speed, speed_settings={"warmup": warmup, "repeat": repeat, "
 # each thread's part has many tiles. It loses where the transforms dominate: 3 input channels (VGG's
 # conv1_1, the four-layer CNN's conv1: the transforms move alpha^2 / m^2 times the data for 27 or 75
 # products per output), and 5x5 filters on 6x6 tiles for 2x2 outputs, which move 9 times the data
-# (F(4x4, 5x5)'s 8x8 tiles move 4 times). `choose` takes F(4x4, 3x3) for stride-1 3x3 layers with at
-# least 128 channels in and out per group, and F(4x4, 5x5) for stride-1 5x5 layers of 32 to 128
-# channels per group (the four-layer CNN's conv2 and conv3, AlexNet's and AlexNet-CIFAR's conv2),
-# wherever the tiles are at least 5/8 used: AlexNet's 13x13 maps (169 of 256 tile outputs used) are
-# in, 6x6 maps (36 of 64) are not. The measurements behind the rule, training steps with and without
-# it, are in `choose`'s docstring.
+# (F(4x4, 5x5)'s 8x8 tiles move 4 times). `choose` takes Winograd for stride-1 3x3 layers with at
+# least 128 channels in and out per group, on F(4x4, 3x3) or F(5x5, 3x3), whichever tiles cover the
+# map with fewer products (`tile_side`: 13x13 and 14x14 maps take the 7x7 tiles, 8x8 maps the 6x6
+# ones, a tie the smaller), F(4x4, 5x5) for stride-1 5x5 layers of 32 to 128 channels per group (the
+# four-layer CNN's conv2 and conv3, AlexNet's and AlexNet-CIFAR's conv2), and the space-to-depth for
+# AlexNet's conv1 (3x3 filters over 48 channels), wherever the tiles are at least 5/8 used:
+# AlexNet's 13x13 maps are in, 6x6 maps (36 of 64) are not. The measurements behind the rule,
+# training steps with and without it, are in `choose`'s docstring.
 # Where a run measures a clear gain that `choose` does not take, the table says NO.
 #
 # The figure: left, how many times fewer multiplications the best tile needs in each layer of AlexNet
@@ -479,8 +483,10 @@ timed_layers = [k for k, s in speed.items() if "speedup" in s]
 pos = np.arange(len(timed_layers))
 for i, (m, r) in enumerate(TILES):
     values = [speed[k]["speedup"].get(tile_name(m, r), np.nan) for k in timed_layers]
-    timed.barh(pos + (i - 1) * 0.27, values, 0.27, label=tile_name(m, r), color=f"C{i + 2}")
-    for y, k in zip(pos + (i - 1) * 0.27, timed_layers):
+    same = [t for t in TILES if t[1] == r]  # a layer has the tiles of one filter size: centre them
+    offset = (same.index((m, r)) - (len(same) - 1) / 2) * 0.27
+    timed.barh(pos + offset, values, 0.27, label=tile_name(m, r), color=f"C{i + 2}")
+    for y, k in zip(pos + offset, timed_layers):
         if speed[k]["auto"] == tile_name(m, r):
             timed.plot(speed[k]["speedup"][tile_name(m, r)], y, "o", mfc="none", mec="k", ms=7)
 timed.axvline(1, color="k", lw=1)
@@ -502,7 +508,7 @@ for label, e in errors.items():
                   label=f"{label} ({r}x{r})")
 accuracy.set_yscale("log")
 accuracy.set_xticks([1] + sorted(winograd.POINTS), ["im2col"] + [f"{a}x{a}" for a in sorted(winograd.POINTS)])
-accuracy.set(xlabel="tile (F(2x2,3x3): 4x4; F(4x4,3x3) and F(2x2,5x5): 6x6; F(4x4,5x5): 8x8)",
+accuracy.set(xlabel="tile (F(2x2,3x3): 4x4; F(4x4,3x3) and F(2x2,5x5): 6x6; F(5x5,3x3): 7x7; F(4x4,5x5): 8x8)",
              ylabel="max relative error of y, gx, gW (float32 vs float64)", title="float32 error against the tile size")
 accuracy.grid(alpha=0.3)
 accuracy.legend(fontsize=7)
