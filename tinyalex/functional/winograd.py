@@ -49,6 +49,7 @@ from .im2col import windows
 from .cook_toom import POINTS, cook_toom, evaluation, inverse  # noqa: F401  (the lessons read them from here)
 from .conv_algorithm import ALGORITHMS, AUTO, TILE, check_algorithm, choose, tile_side  # noqa: F401  (as above)
 
+
 def transform(T, D, out=None):
     """T D T^T on the first two axes of D (a, a, ...) -> (k, k, ...), for T (k, a), the second product
     written into ``out`` (k, k, prod(...)) when given:
