@@ -374,7 +374,7 @@ SPEED = [  # (network, layer, batch): the batches make each layer a fraction of 
     ("AlexNet", "conv3", 16), ("AlexNet", "conv4", 16), ("AlexNet", "conv5", 16),
     ("AlexNet-CIFAR", "conv3", 128), ("AlexNet-CIFAR", "conv4", 128), ("AlexNet-CIFAR", "conv5", 128),
     ("VGG-16", "conv3_1", 4), ("VGG-16", "conv4_1", 8), ("VGG-16", "conv5_1", 16),
-    # where Winograd loses, or cannot run at all
+    # the strided and 5x5 layers, and where Winograd loses or cannot run at all
     ("AlexNet", "conv1", 16), ("VGG-C", "conv3_3", 4), ("VGG-16", "conv1_1", 2),
     ("AlexNet", "conv2", 16), ("AlexNet-CIFAR", "conv2", 128),
 ]
