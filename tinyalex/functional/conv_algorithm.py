@@ -1,5 +1,6 @@
 """Which algorithm a convolution takes: the Winograd tile sizes, their choice per layer, and the
 measured rule of ``conv2d(..., algorithm="auto")``. Re-exported from ``winograd``."""
+from .im2col import conv_outsize
 
 
 # the outputs per tile side m that F(m x m, r x r) may take for each filter size r (tiles of
@@ -81,9 +82,9 @@ def choose(algorithm, x_shape, w_shape, stride, padding, groups):
         raise ValueError(f"conv2d: algorithm='winograd' needs equal strides and a square filter whose size over "
                          f"the stride, rounded up, is {' or '.join(map(str, TILE))}, got stride {tuple(stride)} "
                          f"and a {KH}x{KW} filter")
-    if algorithm not in ("winograd", "auto") or not fits:
+    if algorithm == "im2col" or not fits:
         return None
-    OH, OW = (H + 2 * padding[0] - KH) // s + 1, (W + 2 * padding[1] - KW) // s + 1
+    OH, OW = conv_outsize(H, KH, s, padding[0]), conv_outsize(W, KW, s, padding[1])
     m = tile_side(r, OH, OW)
     if algorithm == "winograd":
         return m

@@ -13,6 +13,7 @@ convolution (F(5x5, 3x3)); the 12x12 taps hold 121 of the 144 products' worth of
 channel (c, p, q) is c s^2 + p s + q, so each group's channels stay together.
 """
 from .. import backend, threads
+from .im2col import conv_outsize
 from .winograd import Winograd2d
 
 
@@ -60,7 +61,7 @@ class SpaceToDepthWinograd2d(Winograd2d):
     def forward(self, x, w, b=None):
         (s, _), (PH, PW), (_, _, H, W), (_, _, k, _) = self.stride, self.padding, x.shape, w.shape
         r = -(-k // s)
-        OH, OW = (H + 2 * PH - k) // s + 1, (W + 2 * PW - k) // s + 1
+        OH, OW = conv_outsize(H, k, s, PH), conv_outsize(W, k, s, PW)
         y = super().forward(space_to_depth(x, s, self.padding, OH + r - 1, OW + r - 1),
                             space_to_depth(w, s, (0, 0), r, r), b)
         self.saved.shapes = x.shape, w.shape
