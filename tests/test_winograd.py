@@ -268,7 +268,6 @@ def test_winograd_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatc
     reference's results, and the kept tiles of all chunks are one array."""
     (N, C, H, W), (O, Cg, r, _), padding, groups, m = (5, 4, 7, 6), (6, 2, 3, 3), (1, 1), 2, 2
     tiles = -(-(H + 2 - r + 1) // m) * -(-(W + 2 - r + 1) // m)
-    monkeypatch.setattr(winograd, "MIN_COLUMNS", 1)
     monkeypatch.setattr(winograd, "CPU_CHUNK_BYTES", images_per_chunk * (m + r - 1) ** 2 * (C + O) * tiles * 8)
     x, w, b = _tensors(rng, (N, C, H, W), (O, Cg, r, r))
     x.requires_grad = need_gx
@@ -287,10 +286,19 @@ def test_winograd_in_chunks_of_images_matches_the_loop_reference(rng, monkeypatc
     assert (x.grad is None) != need_gx
 
 
-def test_winograd_chunks_keep_the_products_wide_and_a_gpu_takes_its_part_whole(monkeypatch):
+def test_winograd_chunks_hold_the_filters_transform_and_a_gpu_takes_its_part_whole(monkeypatch):
+    """A chunk's tiles and products fit CPU_CHUNK_BYTES unless they would hold fewer values than the
+    filters' transform U, which every chunk's products read: then as many images as outweigh U."""
+    alexnet_conv2 = np.zeros((8, 96, 27, 27), np.float32), np.zeros((256, 48, 5, 5), np.float32)
+    alexnet_conv3 = np.zeros((8, 256, 13, 13), np.float32), np.zeros((384, 256, 3, 3), np.float32)
     x, w = np.zeros((64, 96, 16, 16), np.float32), np.zeros((256, 48, 5, 5), np.float32)  # AlexNet-CIFAR conv2
-    f = winograd.Winograd2d((2, 2), 2, 4)
-    chunks, per_image = f.chunks(x, w, slice(0, 64))
-    assert per_image == 64 * 96 * 16 and chunks[0] == slice(0, 8)  # 16 tiles an image: 8 images for 128 columns
+    conv2, conv3 = winograd.Winograd2d((2, 2), 2, 4), winograd.Winograd2d((1, 1), 1, 5)
+    # 49 tiles of 8x8 an image: 64 * 352 * 49 values of tiles and products (4.4 MB) outweigh U's 64 * 256 * 48
+    assert conv2.chunks(*alexnet_conv2, slice(0, 8))[0] == [slice(i, i + 1) for i in range(8)]
+    # 9 tiles of 7x7 an image, 49 * 640 * 9 values each, against U's 49 * 384 * 256: all 8 images at once
+    assert conv3.chunks(*alexnet_conv3, slice(0, 8))[0] == [slice(0, 8)]
+    chunks, per_image = conv2.chunks(x, w, slice(0, 64))
+    # 16 tiles an image, 64 * 352 * 16 values (1.4 MB): 2 images fit 4 MB, U's 786,432 values take 3
+    assert per_image == 64 * 96 * 16 and len(chunks) == 22 and max(c.stop - c.start for c in chunks) == 3
     monkeypatch.setattr(backend, "is_gpu_array", lambda a: True)
-    assert f.chunks(x, w, slice(0, 64))[0] == [slice(0, 64)]
+    assert conv2.chunks(x, w, slice(0, 64))[0] == [slice(0, 64)]

@@ -173,17 +173,22 @@ def correlate(x, U, PH, PW, m, b=None, out=None, tiles=None):
 # A chunk of images on the CPU: each thread's part of the batch goes through correlate a chunk at a
 # time, so that the tile copy, the transforms and the products run in the core's cache instead of
 # through the memory the cores share. A chunk's tiles and products (V and M, alpha^2 (C + O) values a
-# tile) take at most CPU_CHUNK_BYTES, unless that leaves the products fewer than MIN_COLUMNS tiles
-# wide, as many whole images as fit in MIN_COLUMNS (an image of 121 tiles alone, AlexNet's conv1 by
-# space-to-depth, whose chunks of two ran its forward in 35.5 ms against 23.5 a chunk of one); a part
-# is cut into chunks of equal size. One thread's 64 images of the four-layer CNN's conv2
-# (32 -> 32 maps, 15x15) took 15.4 ms at once and 8.0 ms in chunks of 16. Training steps (in-process,
-# interleaved, freed memory kept as the tinyalex command keeps it; BENCHMARKS.md), whole parts ->
-# these chunks: four-layer CNN 117.4 -> 106.2 ms, AlexNet-CIFAR 1717 -> 1111 ms (its conv2 alone
-# 643 -> 289-308 ms), AlexNet at batch 16 734 -> 754 ms (8 images a part: only conv2 is cut; with 64
-# columns at least its 13x13 layers were cut too, and its conv3 and conv4 ran 10% slower).
+# tile) take at most CPU_CHUNK_BYTES, unless that leaves them fewer values than the filters'
+# transform U (alpha^2 O C / groups), which the products of every chunk read whole: then as many
+# whole images as hold that many, so that a chunk's products read at most as much of U as of its
+# own tiles. A part is cut into chunks of equal size. One thread's 64 images of the four-layer CNN's
+# conv2 (32 -> 32 maps, 15x15) took 15.4 ms at once and 8.0 ms in chunks of 16. Training steps
+# (in-process, interleaved, freed memory kept as the tinyalex command keeps it; BENCHMARKS.md),
+# whole parts -> chunks of 4 MB: four-layer CNN 117.4 -> 106.2 ms, AlexNet-CIFAR 1717 -> 1111 ms
+# (its conv2 alone 643 -> 289-308 ms). The floor was first at least 128 tiles a product: AlexNet at
+# batch 16 then ran its conv2 (27x27 maps, 49 tiles an image, 3.1 MB of U against 4.4 MB of tiles
+# and products an image) two images a chunk, 30.7 + 71.7 ms forward and backward in-step, and one
+# image a chunk by U's floor, 22.3 + 49.6: the step 576.6 -> 541.2 ms (1.065x; again 646.3 -> 604.1,
+# 1.070x); its 13x13 layers, whose U (9.6-19.3 MB) outweighs all 8 images of a part, stay in one
+# chunk, as they ran fastest (cut to 3 images by 32 tiles a product, conv3-5 ran 12-41% slower).
+# AlexNet-CIFAR (conv2 from 8 to 2-3 images a chunk, conv4 and conv5 from 32 to 21-22 and to 16)
+# 1042.1 -> 1029.9 ms; the four-layer CNN's chunks do not change.
 CPU_CHUNK_BYTES = 4 << 20
-MIN_COLUMNS = 128
 
 
 class Winograd2d(Function):
@@ -244,13 +249,14 @@ class Winograd2d(Function):
 
     def chunks(self, x, w, images):
         """Consecutive slices of x[images] (absolute positions in the batch) whose tiles and products,
-        alpha^2 (C + O) values a tile, fit CPU_CHUNK_BYTES but give each product the images of
-        MIN_COLUMNS tiles at least, all of one size (one slice on a GPU); and the values of one image's transformed tiles V
-        (alpha^2 C a tile)."""
-        (_, C, H, W), (O, _, r, _), (PH, PW) = x.shape, w.shape, self.correlated_padding
+        alpha^2 (C + O) values a tile, fit CPU_CHUNK_BYTES but hold at least the values of the
+        filters' transform U, all of one size (one slice on a GPU); and the values of one image's
+        transformed tiles V (alpha^2 C a tile)."""
+        (_, C, H, W), (O, Cg, r, _), (PH, PW) = x.shape, w.shape, self.correlated_padding
         alpha, start, stop = self.m + r - 1, *images.indices(x.shape[0])[:2]
         tiles = -(-(H + 2 * PH - r + 1) // self.m) * -(-(W + 2 * PW - r + 1) // self.m)
-        n = max(1, MIN_COLUMNS // tiles, CPU_CHUNK_BYTES // (alpha * alpha * (C + O) * tiles * x.itemsize))
+        per_image = alpha * alpha * (C + O) * tiles  # V and M
+        n = max(-(-alpha * alpha * O * Cg // per_image), CPU_CHUNK_BYTES // (per_image * x.itemsize))
         k = 1 if backend.is_gpu_array(x) else -(-(stop - start) // n)  # chunks of equal size, n at most
         return threads.cut(start, stop, k), alpha * alpha * C * tiles
 
