@@ -1,5 +1,8 @@
 """The memory-bound ops split over the batch on threads compute exactly what one thread computes."""
+import multiprocessing
+import signal
 import threading
+import time
 
 import numpy as np
 import pytest
@@ -41,6 +44,71 @@ def test_an_error_in_any_part_reaches_the_caller():
 
     with threads.workers(2), pytest.raises(ValueError, match="part failed"):
         threads.over_batch(np.zeros((4, threads.MIN_PART)), part)
+
+
+def test_an_error_is_raised_once_every_part_has_ended():
+    """A part's outputs must not change after the caller has the error (and may reuse the arrays)."""
+    ended = []
+
+    def slow():
+        time.sleep(0.2)
+        ended.append(True)
+
+    def fail():
+        raise ValueError("part failed")
+
+    with threads.workers(3), pytest.raises(ValueError, match="part failed"):
+        threads.in_parallel([lambda: None, fail, slow])
+    assert ended == [True]
+
+
+def test_an_interrupt_is_raised_once_every_part_has_ended():
+    """Ctrl-C while the caller waits: the parts still running finish first (they write into arrays the
+    caller owns), then the KeyboardInterrupt goes on."""
+    ended, caller = [], threading.current_thread().ident
+
+    def interrupting():
+        signal.pthread_kill(caller, signal.SIGINT)
+        time.sleep(0.2)
+        ended.append(True)
+
+    with threads.workers(2), pytest.raises(KeyboardInterrupt):
+        threads.in_parallel([lambda: None, interrupting])
+    assert ended == [True]
+
+
+def test_a_call_from_inside_a_part_runs_its_calls_in_turn_on_that_thread():
+    """The workers are taken while a part runs: a part's own in_parallel must not wait for them."""
+    def part():
+        return threads.in_parallel([threading.current_thread, threading.current_thread])
+
+    done = []
+    with threads.workers(2):
+        caller = threading.Thread(target=lambda: done.append(threads.in_parallel([part, part])), daemon=True)
+        caller.start()
+        caller.join(timeout=20)
+    assert done, "in_parallel called from inside a part never returned"
+    (a, b), (c, d) = done[0]
+    assert a is b and c is d and a is not c  # each part's calls on its own thread; the parts on two
+
+
+def _parts_in_a_forked_child(conn):
+    with threads.workers(2):
+        conn.send(threads.in_parallel([lambda: 1, lambda: 2]))
+
+
+def test_a_forked_child_starts_workers_of_its_own():
+    """A process forked after the workers started (multiprocessing's default on Linux) has none of them."""
+    with threads.workers(2):
+        threads.in_parallel([lambda: None, lambda: None])  # the parent's workers are started
+    context = multiprocessing.get_context("fork")
+    mine, theirs = context.Pipe()
+    child = context.Process(target=_parts_in_a_forked_child, args=(theirs,), daemon=True)
+    child.start()
+    child.join(timeout=20)
+    if child.is_alive():
+        child.kill()
+    assert child.exitcode == 0 and mine.poll() and mine.recv() == [1, 2]
 
 
 def test_the_count_comes_from_the_setting_then_the_environment(monkeypatch):

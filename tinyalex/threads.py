@@ -31,7 +31,6 @@ copy, took 2.6x as long as one thread making them alone, and 1.1x as long when e
 call from one view. So a part copies through one view rather than a loop of slices
 (``im2col.windows``) and runs a chunk of images per call.
 """
-import concurrent.futures
 import contextlib
 import functools
 import os
@@ -49,9 +48,8 @@ BLOCK_BYTES = 1 << 20  # ... of at most this much result each
 LONG_K = 2048       # matmul: a few rows times a row-major factor this deep: the sum cut in blocks
 SUM_BLOCK = 64      # ... of this many terms
 
-_lock = threading.Lock()
-_pool = None       # the executor, made on first use, remade larger when more workers are asked for
-_pool_size = 0
+_dispatch = threading.Lock()  # held by the one caller whose calls the workers run
+_started = []      # the workers, started on first use, more when more are asked for
 _blas = None       # threadpoolctl's controller of NumPy's BLAS, made on first use
 _workers = None    # set by ``workers``; None: the environment's or the machine's count
 
@@ -80,14 +78,61 @@ def workers(n):
         _workers = saved
 
 
-def _executor(n):
-    global _pool, _pool_size
-    with _lock:
-        if _pool_size < n:
-            if _pool is not None:
-                _pool.shutdown(wait=False)  # its running parts finish; new ones go to the larger pool
-            _pool, _pool_size = concurrent.futures.ThreadPoolExecutor(n, thread_name_prefix="tinyalex"), n
-        return _pool
+class _Worker:
+    """A thread that runs one call at a time, handed over and back through two locks: the cheapest
+    wake-up Python offers, ~30 us a round trip here against ~140 us through concurrent.futures'
+    queue and futures (two threads each running an empty call; BENCHMARKS.md)."""
+
+    def __init__(self):
+        self._go, self._done = threading.Lock(), threading.Lock()
+        self._go.acquire()
+        self._done.acquire()
+        self._call = self._outcome = None
+        threading.Thread(target=self._loop, name=f"tinyalex-{len(_started)}", daemon=True).start()
+
+    def _loop(self):
+        while True:
+            self._go.acquire()
+            try:
+                self._outcome = (self._call(), None)
+            except BaseException as e:  # handed to the caller, which raises it
+                self._outcome = (None, e)
+            self._call = None
+            self._done.release()
+
+    def start(self, call):
+        self._call = call
+        self._go.release()
+
+    def wait(self):
+        """(result, error) of the call, once it has ended: also through a KeyboardInterrupt, since its
+        outputs must not change after the caller has gone on (the interrupt is then its error)."""
+        interrupted = False
+        while True:
+            try:
+                self._done.acquire()
+                break
+            except KeyboardInterrupt:
+                interrupted = True
+        outcome, self._outcome = self._outcome, None  # the worker keeps no result alive
+        return (None, KeyboardInterrupt()) if interrupted else outcome
+
+
+def _workers_for(n):
+    while len(_started) < n:
+        _started.append(_Worker())
+    return _started[:n]
+
+
+def _forget_workers():
+    """In a forked child: the parent's workers are not there, and its lock may have been held."""
+    global _dispatch
+    _dispatch = threading.Lock()
+    _started.clear()
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_forget_workers)
 
 
 def slices(array, values=None):
@@ -115,17 +160,29 @@ def in_parallel(calls, gemm=False):
     ``gemm=True``: the calls multiply matrices; NumPy's BLAS is held at one thread of its own while
     they run, so that W single-thread GEMMs on W cores replace one GEMM split W ways (thin products,
     as a convolution's, split badly: BENCHMARKS.md measures it).
+
+    One caller at a time hands calls to the workers; a call made while they are taken (from inside a
+    part, or from another thread's op) runs its calls in turn on its own thread: the same results.
     """
     with one_blas_thread(gemm):
-        if len(calls) == 1:
-            return [calls[0]()]
-        errors = np.geterr()  # NumPy's floating-point error handling is per thread: the caller's holds
-        futures = [_executor(len(calls) - 1).submit(_with_errors, errors, c) for c in calls[1:]]
+        if len(calls) == 1 or not _dispatch.acquire(blocking=False):
+            return [call() for call in calls]
         try:
-            first = calls[0]()
+            handling = np.geterr()  # NumPy's floating-point error handling is per thread: the caller's holds
+            workers = _workers_for(len(calls) - 1)
+            for worker, call in zip(workers, calls[1:]):
+                worker.start(functools.partial(_with_errors, handling, call))
+            try:
+                outcomes = [(calls[0](), None)]
+            except BaseException as e:
+                outcomes = [(None, e)]
+            outcomes += [worker.wait() for worker in workers]
         finally:
-            results = [f.result() for f in futures]  # waits for every call, and raises the first error
-    return [first] + results
+            _dispatch.release()
+    errors = [e for _, e in outcomes if e is not None]
+    if errors:  # an interrupt first, else the first call's error
+        raise next((e for e in errors if isinstance(e, KeyboardInterrupt)), errors[0])
+    return [result for result, _ in outcomes]
 
 
 def _with_errors(errors, call):
