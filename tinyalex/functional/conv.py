@@ -286,7 +286,7 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto"):
     checks.floating("conv2d", x, w, b)
     checks.ndim("conv2d", x, 4, layout="N, C, H, W")
     checks.ndim("conv2d", w, 4, "weight", layout="O, C/groups, KH, KW")
-    (N, C, H, W), (O, Cg, KH, KW) = x.shape, w.shape
+    (_, C, H, W), (O, Cg, KH, KW) = x.shape, w.shape
     check_groups("conv2d", C, O, groups)
     if C // groups != Cg:
         raise ValueError(f"conv2d: weight {w.shape} expects {Cg * groups} input channels "
