@@ -210,8 +210,8 @@ class Winograd2d(Function):
           with Z = A gy_tile A^T the transformed m x m tiles of gy, then gW = G^T gU G;
       gb: gy summed over N, OH, OW.
     On the CPU the batch is cut into one part per thread, each part on a one-thread BLAS and in
-    chunks of images (``CPU_CHUNK_BYTES``), the filters transformed once for all parts, and the
-    chunks' gU summed. Only the gradients asked for are computed (``needs_input_grad``); forward keeps
+    chunks of images (``CPU_CHUNK_BYTES``), the filters transformed once for all parts, and each
+    part's gU, summed over its chunks, transformed into its share of gW. Only the gradients asked for are computed (``needs_input_grad``); forward keeps
     a part's transformed tiles V in one array, and only when the weight gradient will need them. It
     is labelled a Conv2d, with the stride, padding and groups of one, so that traces and benchmarks see
     the same convolution whichever algorithm computes it; ``algorithm`` tells them apart.
@@ -279,18 +279,19 @@ class Winograd2d(Function):
             # the input gradient is the correlation of gy with the flipped filters, maps and channels swapped
             gx = xp.empty((gy.shape[0],) + self.saved.x_shape[1:], gy.dtype)
             flipped = filters(w, self.m, self.groups, flipped=True)
-        gUs = threads.in_parallel([functools.partial(self.backward_part, gy, gx, flipped, *part)
+        gWs = threads.in_parallel([functools.partial(self.backward_part, gy, gx, flipped, *part)
                                    for part in self.saved.parts], gemm=True)
-        gW = None
-        if need_gW:
-            gW = filter_gradient(sum(gUs[1:], gUs[0]), self.m, w.shape[2])  # gU: the sum over all tiles, part by part
+        gW = sum(gWs[1:], gWs[0]) if need_gW else None  # the parts' shares: G^T gU G is linear in gU
         if len(self.inputs) == 2:
             return gx, gW
         return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
 
     def backward_part(self, gy, gx, flipped, chunks, Vs):
         """gx of these chunks' images (written into ``gx`` unless it is None; ``flipped``: the transform
-        of the flipped filters), and their gU summed when the tiles Vs were kept."""
+        of the flipped filters), and, when the tiles Vs were kept, their share of gW: G^T gU G of
+        their gU summed. Each part transforms its own gU, so that the parts' U-sized arrays are read
+        once, on their own threads, instead of added up on one first (AlexNet's conv3-5: 9.6-19.3 MB
+        each; BENCHMARKS.md)."""
         gU = None
         for c, V in zip(chunks, Vs):
             g = self.backward_chunk(gy, gx, flipped, c, V)
@@ -298,7 +299,7 @@ class Winograd2d(Function):
                 gU = g
             else:
                 gU += g
-        return gU
+        return None if gU is None else filter_gradient(gU, self.m, self.saved.w.shape[2])
 
     def backward_chunk(self, gy, gx, flipped, images, V):
         """backward_part for one chunk of images, whose transformed tiles are V (None: no gU)."""
