@@ -211,10 +211,11 @@ class Winograd2d(Function):
       gb: gy summed over N, OH, OW.
     On the CPU the batch is cut into one part per thread, each part on a one-thread BLAS and in
     chunks of images (``CPU_CHUNK_BYTES``), the filters transformed once for all parts, and each
-    part's gU, summed over its chunks, transformed into its share of gW. Only the gradients asked for are computed (``needs_input_grad``); forward keeps
-    a part's transformed tiles V in one array, and only when the weight gradient will need them. It
-    is labelled a Conv2d, with the stride, padding and groups of one, so that traces and benchmarks see
-    the same convolution whichever algorithm computes it; ``algorithm`` tells them apart.
+    part's gU, summed over its chunks, transformed into its share of gW. Only the gradients asked
+    for are computed (``needs_input_grad``); forward keeps a part's transformed tiles V in one
+    array, and only when the weight gradient will need them. It is labelled a Conv2d, with the
+    stride, padding and groups of one, so that traces and benchmarks see the same convolution
+    whichever algorithm computes it; ``algorithm`` tells them apart.
     ``correlated_padding`` is the padding of the stride-1 correlation computed: ``padding`` here, 0
     under a space-to-depth (``space_to_depth.SpaceToDepthWinograd2d``, whose padding is the layer's).
     """
