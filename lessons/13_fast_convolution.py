@@ -41,7 +41,7 @@ import tinyalex as ta
 from tinyalex import bench, models
 from tinyalex import functional as F
 from tinyalex.functional import winograd
-from tinyalex.functional.space_to_depth import SpaceToDepthWinograd2d
+from tinyalex.functional.space_to_depth import winograd_conv
 
 lesson = common.Lesson("13", "fast convolution", "Lavin and Gray 2016",
                        runs={"quick": ("the multiplication counts, the worked example, float32 errors on two "
@@ -285,9 +285,7 @@ def run(layer, m, x, w):
     c = layer.conv
     if m is None:
         return F.conv2d(x, w, stride=c.stride, padding=c.padding, groups=c.groups, algorithm="im2col")
-    if c.stride != (1, 1):
-        return SpaceToDepthWinograd2d(c.stride, c.padding, c.groups, m)(x, w)
-    return winograd.Winograd2d(c.padding, c.groups, m)(x, w)
+    return winograd_conv(c.stride, c.padding, c.groups, m)(x, w)
 
 
 def outputs(layer, m, arrays, dtype):

@@ -75,6 +75,10 @@ def quiet_unless_rank_0():
         sys.stdout = open(os.devnull, "w")
 
 
+# seconds the processes' output is given to reach mpiexec before ``abort`` ends them
+ABORT_GRACE_S = 0.5
+
+
 def abort(status):
     """End every process of the run now, with exit status ``status``: a process that stopped alone
     would leave the others waiting in the next all-reduce forever. What the processes wrote is given
@@ -86,8 +90,6 @@ def abort(status):
     time.sleep(ABORT_GRACE_S)
     _comm.Abort(status)
 
-
-ABORT_GRACE_S = 0.5
 
 
 def device_for_rank(device):

@@ -11,7 +11,7 @@ from . import checks, winograd
 from .im2col import (add_columns, conv_outsize, fill_columns, images_first, pad2d, padded_images_last, row_shifts,
                      shared_rows)
 from .im2col import col2im, im2col  # noqa: F401  (kept importable from here, where they used to live)
-from .space_to_depth import SpaceToDepthWinograd2d
+from .space_to_depth import winograd_conv
 
 
 # Bytes of im2col columns built at a time on the CPU. One small buffer serves every chunk of images,
@@ -299,10 +299,5 @@ def conv2d(x, w, b=None, stride=1, padding=0, groups=1, algorithm="auto"):
     conv_outsize(H, KH, stride[0], padding[0], "conv2d")
     conv_outsize(W, KW, stride[1], padding[1], "conv2d")
     m = winograd.choose(algorithm, x.shape, w.shape, stride, padding, groups)
-    if m is None:
-        fn = Conv2d(stride, padding, groups)
-    elif stride == (1, 1):
-        fn = winograd.Winograd2d(padding, groups, m)
-    else:
-        fn = SpaceToDepthWinograd2d(stride, padding, groups, m)
+    fn = Conv2d(stride, padding, groups) if m is None else winograd_conv(stride, padding, groups, m)
     return fn(x, w) if b is None else fn(x, w, b)

@@ -73,3 +73,11 @@ class SpaceToDepthWinograd2d(Winograd2d):
         gx = None if gx is None else depth_to_space(gx, s, self.padding, *x_shape[2:])
         gW = None if gW is None else depth_to_space(gW, s, (0, 0), *w_shape[2:])
         return (gx, gW, *gb)
+
+
+def winograd_conv(stride, padding, groups, m):
+    """The Function that convolves by Winograd F(m x m, r x r) at ``stride``: ``Winograd2d`` at stride
+    (1, 1), else over the space-to-depth (``SpaceToDepthWinograd2d``)."""
+    if tuple(stride) == (1, 1):
+        return Winograd2d(padding, groups, m)
+    return SpaceToDepthWinograd2d(stride, padding, groups, m)
