@@ -8,6 +8,7 @@ import functools
 from .. import backend, threads
 from ..tensor import Function
 from . import checks, winograd
+from .bias import bias_gradient
 from .im2col import (add_columns, conv_outsize, fill_columns, images_first, pad2d, padded_images_last, row_shifts,
                      shared_rows)
 from .im2col import col2im, im2col  # noqa: F401  (kept importable from here, where they used to live)
@@ -151,7 +152,7 @@ class Conv2d(Function):
             gW = xp.ascontiguousarray(sum(gWts[1:], gWts[0]).swapaxes(1, 2)).reshape(self.saved.w.shape)
         if len(self.inputs) == 2:
             return gx, gW
-        return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
+        return gx, gW, bias_gradient(gy) if self.needs_input_grad[2] else None
 
     def backward_part(self, gy, gx, need_gW, images):
         """gx of x[images] (written into ``gx`` unless it is None) and their share of gW (transposed), a

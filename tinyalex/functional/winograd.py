@@ -44,6 +44,7 @@ import numpy as np
 
 from .. import backend, threads
 from ..tensor import Function
+from .bias import bias_gradient
 from .im2col import windows
 
 from .cook_toom import POINTS, cook_toom, evaluation, inverse  # noqa: F401  (the lessons read them from here)
@@ -285,7 +286,7 @@ class Winograd2d(Function):
         gW = sum(gWs[1:], gWs[0]) if need_gW else None  # the parts' shares: G^T gU G is linear in gU
         if len(self.inputs) == 2:
             return gx, gW
-        return gx, gW, gy.sum(axis=(0, 2, 3)) if self.needs_input_grad[2] else None
+        return gx, gW, bias_gradient(gy) if self.needs_input_grad[2] else None
 
     def backward_part(self, gy, gx, flipped, chunks, Vs):
         """gx of these chunks' images (written into ``gx`` unless it is None; ``flipped``: the transform
