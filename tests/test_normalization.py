@@ -49,6 +49,32 @@ def test_lrn_gradcheck(rng, shape):
     assert ta.gradcheck(lambda x: F.lrn(x, n=3, k=2.0, alpha=1e-4, beta=0.75), x, atol=1e-8, rtol=1e-6)
 
 
+def test_lrn_a_chunk_of_images_at_a_time_on_threads_gives_the_bits_of_one_pass(rng, monkeypatch):
+    """Every value's passes are its own: parts of the batch cut into chunks change no bit."""
+    from tinyalex import threads
+    from tinyalex.functional import normalization
+
+    x = rng.standard_normal((11, 8, 40, 40)) * 3
+    gy = rng.standard_normal(x.shape)
+
+    def run():
+        t = ta.tensor(x, requires_grad=True)
+        y = F.lrn(t, n=5, k=2.0, alpha=1e-2, beta=0.75, groups=2)
+        y.backward(gy)
+        return y.numpy(), np.asarray(t.grad)
+
+    with threads.workers(1):
+        whole = run()
+    monkeypatch.setattr(normalization, "CHUNK_BYTES", 3 * 4 * 40 * 40 * 8)  # 3 of the 22 groups' maps
+    assert len(normalization.chunks(np.empty((22, 4, 40, 40)), slice(0, 11))) == 4
+    with threads.workers(2):
+        assert len(threads.slices(x)) == 2
+        chunked = run()
+    for a, b in zip(whole, chunked):
+        np.testing.assert_array_equal(a, b)
+    np.testing.assert_allclose(whole[0][:, :4], lrn_reference(x[:, :4], 5, 2.0, 1e-2, 0.75), rtol=1e-13)
+
+
 def test_lrn_in_two_groups_is_the_lrn_of_each_column_values_and_gradients(rng):
     """groups=2 computes what the paper's two GPUs computed, each normalising its own maps."""
     x = ta.tensor(rng.standard_normal((2, 8, 3, 3)) * 3, requires_grad=True)
