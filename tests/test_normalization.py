@@ -4,6 +4,8 @@ import pytest
 
 import tinyalex as ta
 from tinyalex import functional as F
+from tinyalex import threads
+from tinyalex.functional import normalization
 from tinyalex.functional.normalization import lrn_params_from_caffe, lrn_params_from_pytorch
 from tinyalex.functional.reference import lrn_reference
 
@@ -51,9 +53,6 @@ def test_lrn_gradcheck(rng, shape):
 
 def test_lrn_a_chunk_of_images_at_a_time_on_threads_gives_the_bits_of_one_pass(rng, monkeypatch):
     """Every value's passes are its own: parts of the batch cut into chunks change no bit."""
-    from tinyalex import threads
-    from tinyalex.functional import normalization
-
     x = rng.standard_normal((11, 8, 40, 40)) * 3
     gy = rng.standard_normal(x.shape)
 

@@ -41,9 +41,9 @@ def negative_power(s, beta, out):
 
 
 # Bytes of a group's maps (an image's, with groups=1) that LRN's passes cover at a time on the CPU: a
-# chunk of images goes through all ~13 passes of forward (or ~10 of backward) while it and the op's
-# other arrays of it (s, s_pow, y) stay in the core's 2 MB cache, instead of each pass crossing
-# memory for a whole part of the batch. In-step, in-process A/B on 2 threads (BENCHMARKS.md), LRN
+# chunk of images goes through all ~13 passes of forward (or ~10 of backward) while its slices of a,
+# s, s_pow and y stay in the core's 2 MB cache, instead of each pass crossing memory for a whole part
+# of the batch. In-step, in-process A/B on 2 threads (BENCHMARKS.md), LRN
 # forward + backward ms, whole parts -> chunks of 128 KB, 512 KB, 1 MB, 2 MB: AlexNet-CIFAR at batch
 # 128 115.4 -> 110.6, 90.8, 90.1, 102.8 (the step 1.033x at 512 KB); AlexNet at batch 16 36.6 -> 30.3
 # at 512 KB (the step 1.027x), 37.0 -> 31.1 at 1 MB.
