@@ -89,6 +89,15 @@ def test_bad_arguments_are_refused_with_a_message(capsys):
     assert "--batch-size must be at least 1" in capsys.readouterr().err
 
 
+def test_torch_sgd_fused_needs_the_torch_side_and_a_known_name(capsys):
+    with pytest.raises(SystemExit):
+        bench.parse_args(["--torch-sgd", "fused"])
+    assert "--torch-sgd fused sets PyTorch's update: it needs --against torch" in capsys.readouterr().err
+    assert bench.parse_args(["--against", "torch", "--torch-sgd", "fused"]).torch_sgd == "fused"
+    with pytest.raises(ValueError, match="sgd must be one of 'default', 'fused', got 'adam'"):
+        bench.TorchTwin(None, None, "adam")
+
+
 def test_against_torch_without_pytorch_says_how_to_get_it(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "torch", None)  # import torch now fails, as where it is missing
     assert bench.main(["--against", "torch", "--ops-only"]) == 2
@@ -165,6 +174,24 @@ def test_the_torch_twin_computes_the_same_loss_and_gradients():
     torch_grads = [v.grad.numpy() for v in twin.leaves.values() if v.requires_grad]
     for p, g in zip(net.parameters(), torch_grads):
         np.testing.assert_allclose(g, p.grad, rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.torch
+def test_the_fused_sgd_of_the_torch_twin_takes_the_steps_of_its_default_one():
+    """--torch-sgd fused changes how PyTorch updates, not what: the same weights after two steps."""
+    torch = pytest.importorskip("torch")
+    net, (images, labels) = small_net(), batch()
+    net.eval()
+    twins = [bench.TorchTwin(torch, bench.record(lambda: bench.loss_of(net, images, labels)), sgd)
+             for sgd in ("default", "fused")]
+    assert twins[1].opt.defaults["fused"] and not twins[0].opt.defaults["fused"]
+    params = [t.opt.param_groups[0]["params"] for t in twins]
+    start = [p.detach().clone() for p in params[0]]
+    for twin in twins:
+        twin.step(), twin.step()
+    assert all(not torch.equal(p, s) for p, s in zip(params[0], start))  # the steps moved every weight
+    for a, b in zip(*params):
+        torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
 
 
 @pytest.mark.torch

@@ -29,6 +29,10 @@ def parse_args(argv):
                    help="tinyalex's convolution algorithm: auto (Winograd F(4x4, 3x3), F(5x5, 3x3) or F(4x4, 5x5) "
                    "where it measured faster, im2col elsewhere) or im2col everywhere (the reference); default auto")
     p.add_argument("--against", choices=["torch"], default=None, help="time the same network in PyTorch too")
+    p.add_argument("--torch-sgd", choices=["default", "fused"], default="default",
+                   help="with --against torch: PyTorch's SGD as torch.optim.SGD makes it by default (on the CPU a "
+                   "loop over the tensors) or with fused=True (one kernel a tensor; PyTorch 2.4 or later on the "
+                   "CPU); the same update rule either way (default: default)")
     p.add_argument("--json", metavar="FILE", help="also write the results to FILE as JSON")
     p.add_argument("--repeat", type=int, default=10, help="timed rounds per line (default 10)")
     p.add_argument("--warmup", type=int, default=2, help="untimed rounds first (default 2)")
@@ -42,6 +46,8 @@ def parse_args(argv):
         p.error(str(e))
     if args.batch_size is not None and args.batch_size < 1:
         p.error(f"--batch-size must be at least 1, got {args.batch_size}")
+    if args.torch_sgd != "default" and args.against != "torch":
+        p.error(f"--torch-sgd {args.torch_sgd} sets PyTorch's update: it needs --against torch")
     if args.repeat < 1 or args.warmup < 0:
         p.error(f"--repeat must be at least 1 and --warmup at least 0, got {args.repeat} and {args.warmup}")
     return args
@@ -58,18 +64,19 @@ def run(args):
     torch = import_torch(torch_threads) if args.against else None
     backend.manual_seed(0)
     result = {"model": args.model, "algorithm": args.algorithm, "batch": batch, "device": device, "warmup": args.warmup, "repeat": args.repeat,
+              "torch_sgd": args.torch_sgd,
               "machine": machine(device, torch, blas), "peak": bench_sgemm(device, torch, args.warmup, args.repeat)}
     net, opt, images, labels = build(args.model, batch, device, args.algorithm)
     tape = record(partial(loss_of, net, images, labels))
     flops = step_flops(tape)
     if not args.step_only:
         result["ops"] = bench_ops(tape, device, torch, args.warmup, args.repeat)
-    twin = TorchTwin(torch, tape) if torch is not None and not args.ops_only else None
+    twin = TorchTwin(torch, tape, args.torch_sgd) if torch is not None and not args.ops_only else None
     del tape  # lets the recorded activations go before the step is timed
     if not args.ops_only:
         result["step"] = bench_step(net, opt, images, labels, flops, twin, device, torch, args.warmup, args.repeat)
         result["memory"] = bench_memory(args.model, batch, device, list(result["step"]["ms"]), torch_threads,
-                                        args.algorithm)
+                                        args.algorithm, args.torch_sgd)
     if "ops" in result and "step" in result:
         result["breakdown"] = breakdown(result["ops"], result["step"])
     return result

@@ -22,7 +22,7 @@ def _reset_peak_rss():
         f.write("5")
 
 
-def step_memory(framework, model, batch, device, threads, algorithm="auto"):
+def step_memory(framework, model, batch, device, threads, algorithm="auto", torch_sgd="default"):
     """Bytes that two training steps add to a process holding the model, the batch and the optimiser.
 
     CPU: the peak resident memory during the steps (the high-water mark, reset just before them)
@@ -37,7 +37,7 @@ def step_memory(framework, model, batch, device, threads, algorithm="auto"):
     net, opt, images, labels = build(model, batch, device, algorithm)
     step = lambda: train_step(net, opt, images, labels)  # noqa: E731
     if torch is not None:
-        step = TorchTwin(torch, record(partial(loss_of, net, images, labels))).step
+        step = TorchTwin(torch, record(partial(loss_of, net, images, labels)), torch_sgd).step
         del net, opt, images, labels
     if backend.parse_device(device) == "cpu":
         _reset_peak_rss()
@@ -52,7 +52,7 @@ def step_memory(framework, model, batch, device, threads, algorithm="auto"):
         return pool() - before
 
 
-def bench_memory(model, batch, device, frameworks, threads, algorithm="auto"):
+def bench_memory(model, batch, device, frameworks, threads, algorithm="auto", torch_sgd="default"):
     """Run ``step_memory`` for each framework in a fresh spawned process; None where the peak resident
     size cannot be reset (no /proc, or a read-only one), which the CPU measure needs."""
     try:
@@ -65,7 +65,7 @@ def bench_memory(model, batch, device, frameworks, threads, algorithm="auto"):
     try:
         context = multiprocessing.get_context("spawn")
         with context.Pool(1, maxtasksperchild=1) as pool:
-            return {fw: pool.apply(step_memory, (fw, model, batch, device, threads, algorithm)) for fw in frameworks}
+            return {fw: pool.apply(step_memory, (fw, model, batch, device, threads, algorithm, torch_sgd)) for fw in frameworks}
     finally:
         if saved is None:
             del os.environ["MALLOC_MMAP_THRESHOLD_"]

@@ -67,17 +67,27 @@ def to_torch(torch, t):
     return out.requires_grad_(t.requires_grad) if out.is_floating_point() else out
 
 
+# PyTorch's SGD for the twin's update: "default" as torch.optim.SGD makes it unasked (on the CPU a
+# loop over the tensors that adds the weight decay into a new tensor: 107-109 ms of its AlexNet step
+# at batch 16 here), "fused" with fused=True (one kernel a tensor: 28 ms; PyTorch 2.4 or later on the
+# CPU). BENCHMARKS.md compares both.
+TORCH_SGD = {"default": {}, "fused": {"fused": True}}
+
+
 class TorchTwin:
-    """The recorded network replayed in PyTorch, with its own copies of the weights and the batch.
+    """The recorded network replayed in PyTorch, with its own copies of the weights and the batch, and
+    the paper's SGD made as ``sgd`` says (``TORCH_SGD``).
 
     Tensors are known by the ``id`` they had in the recording; the twin keeps no tinyalex array.
     """
 
-    def __init__(self, torch, tape):
+    def __init__(self, torch, tape, sgd="default"):
+        if sgd not in TORCH_SGD:
+            raise ValueError(f"TorchTwin: sgd must be one of {', '.join(map(repr, TORCH_SGD))}, got {sgd!r}")
         self.leaves = {id(t): to_torch(torch, t) for t in tape.leaves()}
         self.ops = [(twin_of(torch, fn), [id(t) for t in inputs], [id(t) for t in outputs])
                     for fn, inputs, outputs in tape.entries]
-        self.opt = torch.optim.SGD([v for v in self.leaves.values() if v.requires_grad], **SGD)
+        self.opt = torch.optim.SGD([v for v in self.leaves.values() if v.requires_grad], **SGD, **TORCH_SGD[sgd])
 
     def forward(self):
         """The replayed forward pass; returns the loss (the output of the last op)."""
