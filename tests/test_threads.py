@@ -324,3 +324,13 @@ def test_a_winograd_convolution_cut_into_parts_on_threads_matches_the_loop_refer
                                rtol=1e-11, atol=1e-11)
     for got, want in zip((x.grad, w.grad, b.grad), conv2d_backward_reference(x.data, w.data, gy, (1, 1), padding, groups)):
         np.testing.assert_allclose(got, want, rtol=1e-11, atol=1e-11)
+
+
+def test_cut_by_size_makes_the_fewest_slices_of_at_most_that_many():
+    for start, stop, most in [(0, 11, 3), (5, 64, 16), (0, 7, 7), (2, 3, 5)]:
+        pieces = threads.cut_by_size(start, stop, most)
+        lengths = [p.stop - p.start for p in pieces]
+        assert pieces[0].start == start and pieces[-1].stop == stop and sum(lengths) == stop - start
+        assert max(lengths) <= most and max(lengths) - min(lengths) <= 1
+        assert len(pieces) == -(-(stop - start) // most)
+    assert threads.cut_by_size(4, 4, 3) == [slice(4, 4)]

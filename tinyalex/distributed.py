@@ -91,7 +91,6 @@ def abort(status):
     _comm.Abort(status)
 
 
-
 def device_for_rank(device):
     """``"cuda"`` without an index means one GPU per process: the rank's, among the node's GPUs."""
     if device != "cuda" or size() == 1:

@@ -153,6 +153,13 @@ def cut(start, stop, k):
     return [slice(a, b) for a, b in zip(bounds, bounds[1:])]
 
 
+def cut_by_size(start, stop, most):
+    """start..stop cut into the fewest consecutive slices of at most ``most`` (>= 1) each, their
+    lengths differing by one at most (``cut``): a part's chunks of images. An empty range is one
+    empty slice."""
+    return cut(start, stop, max(1, -(-(stop - start) // most)))
+
+
 def in_parallel(calls, gemm=False):
     """Run the argument-free callables ``calls`` side by side (the calling thread takes the first) and
     return their results in order; raises the first error one of them raised, once all have ended.

@@ -23,9 +23,9 @@ def print_report(result, out=sys.stdout):
           f"({m['cpu']}, {m['cores']} cores), {m['date']}", file=out)
     threads = m["numpy_blas_threads"] or "unknown; pip install threadpoolctl to read them"
     own = f", tinyalex threads: {m['tinyalex_threads']}" if "tinyalex_threads" in m else ""
+    fused = ", fused SGD" if result.get("torch_sgd") == "fused" else ""
     print(f"numpy {m['numpy']} (BLAS: {', '.join(m.get('blas', [])) or 'unknown'}; threads: {threads}){own}"
-          + (f", torch {m['torch']} ({m['torch_threads']} threads"
-             + (", fused SGD" if result.get("torch_sgd") == "fused" else "") + ")" if against else ""), file=out)
+          + (f", torch {m['torch']} ({m['torch_threads']} threads{fused})" if against else ""), file=out)
     header = f"{'line':<16}{'input shape':>16}{'tinyalex ms':>12}{'GFLOP/s':>9}{'% peak':>8}"
     print(header + (f"{'torch ms':>10}{'GFLOP/s':>9}{'speed':>8}" if against else ""), file=out)
     for r in [peak, *result.get("ops", []), *([result["step"]] if "step" in result else [])]:

@@ -43,21 +43,20 @@ def negative_power(s, beta, out):
 # Bytes of a group's maps (an image's, with groups=1) that LRN's passes cover at a time on the CPU: a
 # chunk of images goes through all ~13 passes of forward (or ~10 of backward) while its slices of a,
 # s, s_pow and y stay in the core's 2 MB cache, instead of each pass crossing memory for a whole part
-# of the batch. In-step, in-process A/B on 2 threads (BENCHMARKS.md), LRN
-# forward + backward ms, whole parts -> chunks of 128 KB, 512 KB, 1 MB, 2 MB: AlexNet-CIFAR at batch
-# 128 115.4 -> 110.6, 90.8, 90.1, 102.8 (the step 1.033x at 512 KB); AlexNet at batch 16 36.6 -> 30.3
-# at 512 KB (the step 1.027x), 37.0 -> 31.1 at 1 MB.
+# of the batch. In-step, in-process A/B on 2 threads (BENCHMARKS.md), LRN forward + backward ms,
+# whole parts -> chunks of 128 KB, 512 KB, 1 MB, 2 MB: AlexNet-CIFAR at batch 128 115.4 -> 110.6,
+# 90.8, 90.1, 102.8 (the step 1.033x at 512 KB); AlexNet at batch 16 36.6 -> 30.3 at 512 KB (the step
+# 1.027x), 37.0 -> 31.1 at 1 MB.
 CHUNK_BYTES = 512 << 10
 
 
 def chunks(a, images):
     """The slice ``images`` of a's first axis cut into consecutive chunks of equal size, each of at
     most CHUNK_BYTES (one image at least); the whole slice for a CuPy array."""
-    start, stop, _ = images.indices(a.shape[0])
-    if backend.is_gpu_array(a) or stop <= start:
+    if backend.is_gpu_array(a):
         return [images]
-    n = max(1, CHUNK_BYTES // max(1, a[0].nbytes))
-    return threads.cut(start, stop, -(-(stop - start) // n))
+    start, stop, _ = images.indices(a.shape[0])
+    return threads.cut_by_size(start, stop, max(1, CHUNK_BYTES // max(1, a[:1].nbytes)))
 
 
 class LRN(Function):

@@ -268,8 +268,8 @@ class Winograd2d(Function):
         tiles = -(-(H + 2 * PH - r + 1) // self.m) * -(-(W + 2 * PW - r + 1) // self.m)
         per_image = alpha * alpha * (C + O) * tiles  # V and M
         n = max(-(-alpha * alpha * O * Cg // per_image), CPU_CHUNK_BYTES // (per_image * x.itemsize))
-        k = 1 if backend.is_gpu_array(x) else -(-(stop - start) // n)  # chunks of equal size, n at most
-        return threads.cut(start, stop, k), alpha * alpha * C * tiles
+        cut = threads.cut(start, stop, 1) if backend.is_gpu_array(x) else threads.cut_by_size(start, stop, n)
+        return cut, alpha * alpha * C * tiles
 
     @threads.one_blas_thread()
     def backward(self, gy):
