@@ -26,8 +26,8 @@ def parse_args(argv):
     p.add_argument("--batch-size", type=int, default=None,
                    help="images per step (default 128; 16 for alexnet on the CPU)")
     p.add_argument("--algorithm", choices=["auto", "im2col"], default="auto",
-                   help="tinyalex's convolution algorithm: auto (Winograd F(4x4, 3x3), F(5x5, 3x3) or F(4x4, 5x5) "
-                   "where it measured faster, im2col elsewhere) or im2col everywhere (the reference); default auto")
+                   help="tinyalex's convolution algorithm: auto (Winograd F(4x4, 3x3), F(5x5, 3x3), F(4x4, 5x5) or "
+                   "F(5x5, 5x5) where it measured faster, im2col elsewhere) or im2col everywhere (the reference); default auto")
     p.add_argument("--against", choices=["torch"], default=None, help="time the same network in PyTorch too")
     p.add_argument("--torch-sgd", choices=["default", "fused"], default="default",
                    help="with --against torch: PyTorch's SGD as torch.optim.SGD makes it by default (on the CPU a "

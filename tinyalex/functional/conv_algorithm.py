@@ -5,7 +5,7 @@ from .im2col import conv_outsize
 
 # the outputs per tile side m that F(m x m, r x r) may take for each filter size r (tiles of
 # alpha = m + r - 1); ``tile_side`` picks one for a layer
-TILE = {3: (4, 5), 5: (4,)}
+TILE = {3: (4, 5), 5: (4, 5)}
 
 
 def tile_side(r, OH, OW):
@@ -34,8 +34,11 @@ def choose(algorithm, x_shape, w_shape, stride, padding, groups):
     "winograd" takes F(4x4, 3x3) or F(5x5, 3x3) for 3x3 filters, whichever covers the output with
     fewer products (``tile_side``: AlexNet's 13x13 maps and VGG's 14x14 take F(5x5, 3x3); training
     steps of AlexNet at batch 16 1.033x faster, its conv3-5 142.4 -> 131.2 ms, VGG's 512 -> 512 layer
-    at 14x14 1.04x, at 112x112 1.00x; BENCHMARKS.md), and F(4x4, 5x5) for 5x5 ones, and refuses other
-    filters and strides. "auto" takes that F(m x m, r x r) for a stride-1 square filter when
+    at 14x14 1.04x, at 112x112 1.00x; BENCHMARKS.md), and F(4x4, 5x5) or F(5x5, 5x5) for 5x5 ones
+    by the same rule (the four-layer CNN's 15x15 maps take F(5x5, 5x5)'s 9x9 tiles: its training
+    steps 1.103x faster, its conv2 8.58 + 10.21 -> 5.84 + 7.48 ms forward + backward in-step;
+    AlexNet's 27x27 maps too: its steps 0.989x, its conv2 the same within the noise), and refuses
+    other filters and strides. "auto" takes that F(m x m, r x r) for a stride-1 square filter when
 
       - each group's input and output channels are within ``AUTO[r]``: at least 128 for 3x3,
         32 to 128 for 5x5 (AlexNet's conv2, 48 -> 128 per group, on F(4x4, 5x5): training steps of
@@ -47,7 +50,9 @@ def choose(algorithm, x_shape, w_shape, stride, padding, groups):
         torchvision's 40.6 -> 29.9, a 48 -> 128 5x5 / 2 layer at 16x16 74.7 -> 62.6 (BENCHMARKS.md),
       - the tiles are at least 5/8 used (the remainder tiles compute outputs that are dropped:
         AlexNet's 13x13 maps fill 169 of 256 and trained faster on F(4x4, 3x3), and fill 169 of 225
-        on F(5x5, 3x3); 6x6 maps fill 36 of 64, not measured faster),
+        on F(5x5, 3x3); 6x6 maps fill 36 of 64, not measured faster; 5x5 maps under 5x5 filters fill
+        one 9x9 tile, forward and backward 2.3x faster than im2col: 2.61 against 5.98 ms at 32 -> 32
+        maps, batch 128),
 
     and im2col everywhere else. Until every product of an op ran on a one-thread BLAS, F(4x4, 3x3)
     also needed 32 images a thread and 3/4 of its tiles used; since then training steps with it on
