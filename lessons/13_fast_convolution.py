@@ -187,8 +187,9 @@ lesson.record(tiles={name: {"alpha": m + r - 1, "direct": r * r, "winograd": (m 
 # %% [markdown]
 # AlexNet's convolutions get about 4x: conv1 (11x11 at stride 4, a sixth of their multiplications)
 # gets 3.9x as 3x3 filters over 48 channels in the 7x7 tiles of F(5x5, 3x3) (4.59x less its 23 zero
-# taps of 144), conv2's 5x5 filters 5.8x from the 8x8 tiles of F(4x4, 5x5) (6.25x less the remainder
-# tiles of its 27x27 maps; 2.78x from 6x6 tiles), and conv3-5 3.45x from F(5x5, 3x3), whose tiles
+# taps of 144), conv2's 5x5 filters 6.25x from the 9x9 tiles of F(5x5, 5x5) (7.72x less the remainder
+# tiles of its 27x27 maps, 729 of 900 outputs used; 5.8x from the 8x8 tiles of F(4x4, 5x5), 2.78x
+# from 6x6 tiles), and conv3-5 3.45x from F(5x5, 3x3), whose tiles
 # fill 169 of 225 outputs on 13x13 maps where F(4x4, 3x3)'s fill 169 of 256 (2.64x). VGG-16 is
 # nothing but stride-1 3x3 layers on maps of 224 / 2^k, close to the ideal 4x: 4.55x and 4.36x where
 # F(5x5, 3x3)'s tiles cover 224 and 112 (45 and 23 tiles a side), 4.00x on its 14x14 maps.
@@ -341,13 +342,16 @@ lesson.record(float32_error=errors)  # keys: float32_error[layer][algorithm] = {
 # %% [markdown]
 # In the default run of lessons/README.md, F(2x2, 3x3) stays at im2col's own float32 error (6-9e-7
 # against 5-7e-7), while the 6x6 tiles of F(4x4, 3x3) and F(2x2, 5x5) reach 0.3-1.8e-5 and the 8x8
-# tiles of F(4x4, 5x5) 1.0-1.3e-5, up to 25 times im2col's (the tolerances of tests/test_winograd.py
-# are set from such measurements).
+# tiles of F(4x4, 5x5) 1.0-1.3e-5, up to 25 times im2col's, the 9x9 tiles of F(5x5, 5x5) 4.3-5.1e-5,
+# up to 70 times (the tolerances of tests/test_winograd.py are set from such measurements).
 #
 # Why: B^T is the inverse of the evaluation matrix at the points, and a larger tile needs more
 # points, farther apart (0, +-1, +-2, infinity for alpha = 6): the matrices get larger entries and
 # fractions such as 1/24, and rounding errors are amplified by their condition number. The 8x8 tiles
-# add +-1/2 rather than +-3, whose powers (up to 3^7) would grow the entries far more.
+# add +-1/2 rather than +-3, whose powers (up to 3^7) would grow the entries far more. The 9x9 tiles
+# need eight finite points: a search by the float32 error (``cook_toom.POINTS``) took +-1/2, +-4/3
+# and -3 in place of +-2; their evaluation matrix has a condition number of about 102,000 (the 8x8
+# tiles' 1,900), and their error is 4-5 times the 8x8 tiles'.
 
 # %%
 for alpha in sorted(winograd.POINTS):
@@ -445,8 +449,9 @@ lesson.record(speed=speed, speed_settings={"warmup": warmup, "repeat": repeat, "
 # (F(4x4, 5x5)'s 8x8 tiles move 4 times). `choose` takes Winograd for stride-1 3x3 layers with at
 # least 128 channels in and out per group, on F(4x4, 3x3) or F(5x5, 3x3), whichever tiles cover the
 # map with fewer products (`tile_side`: 13x13 and 14x14 maps take the 7x7 tiles, 8x8 maps the 6x6
-# ones, a tie the smaller), F(4x4, 5x5) for stride-1 5x5 layers of 32 to 128 channels per group (the
-# four-layer CNN's conv2 and conv3, AlexNet's and AlexNet-CIFAR's conv2), and the space-to-depth for
+# ones, a tie the smaller), F(4x4, 5x5) or F(5x5, 5x5), again by fewer products, for stride-1 5x5
+# layers of 32 to 128 channels per group (the 9x9 tiles on the four-layer CNN's 15x15 conv2 and
+# AlexNet's 27x27 conv2, the 8x8 on the four-layer CNN's conv3 and AlexNet-CIFAR's conv2), and the space-to-depth for
 # AlexNet's conv1 (3x3 filters over 48 channels), wherever the tiles are at least 5/8 used:
 # AlexNet's 13x13 maps are in, 6x6 maps (36 of 64) are not. The measurements behind the rule,
 # training steps with and without it, are in `choose`'s docstring.
@@ -506,7 +511,11 @@ for label, e in errors.items():
                   label=f"{label} ({r}x{r})")
 accuracy.set_yscale("log")
 accuracy.set_xticks([1] + sorted(winograd.POINTS), ["im2col"] + [f"{a}x{a}" for a in sorted(winograd.POINTS)])
-accuracy.set(xlabel="tile (F(2x2,3x3): 4x4; F(4x4,3x3) and F(2x2,5x5): 6x6; F(5x5,3x3): 7x7; F(4x4,5x5): 8x8)",
+tiles_of_side = {}
+for name, (m, r) in TILE_OF.items():
+    tiles_of_side.setdefault(m + r - 1, []).append(name)
+sides = [f"{' and '.join(names)}: {a}x{a}" for a, names in sorted(tiles_of_side.items())]
+accuracy.set(xlabel=f"tile ({'; '.join(sides[:3])};\n{'; '.join(sides[3:])})",
              ylabel="max relative error of y, gx, gW (float32 vs float64)", title="float32 error against the tile size")
 accuracy.grid(alpha=0.3)
 accuracy.legend(fontsize=7)
