@@ -343,15 +343,15 @@ lesson.record(float32_error=errors)  # keys: float32_error[layer][algorithm] = {
 # In the default run of lessons/README.md, F(2x2, 3x3) stays at im2col's own float32 error (6-9e-7
 # against 5-7e-7), while the 6x6 tiles of F(4x4, 3x3) and F(2x2, 5x5) reach 0.3-1.8e-5 and the 8x8
 # tiles of F(4x4, 5x5) 1.0-1.3e-5, up to 25 times im2col's, the 9x9 tiles of F(5x5, 5x5) 4.3-5.1e-5,
-# up to 70 times (the tolerances of tests/test_winograd.py are set from such measurements).
+# about 70 times (the tolerances of tests/test_winograd.py are set from such measurements).
 #
 # Why: B^T is the inverse of the evaluation matrix at the points, and a larger tile needs more
 # points, farther apart (0, +-1, +-2, infinity for alpha = 6): the matrices get larger entries and
 # fractions such as 1/24, and rounding errors are amplified by their condition number. The 8x8 tiles
 # add +-1/2 rather than +-3, whose powers (up to 3^7) would grow the entries far more. The 9x9 tiles
-# need eight finite points: a search by the float32 error (``cook_toom.POINTS``) took +-1/2, +-4/3
-# and -3 in place of +-2; their evaluation matrix has a condition number of about 102,000 (the 8x8
-# tiles' 1,900), and their error is 4-5 times the 8x8 tiles'.
+# need eight finite points: a search by the float32 error (`cook_toom.POINTS`) took +-1/2, +-4/3
+# and -3, not +-2; their evaluation matrix has a condition number of about 102,000 (the 8x8 tiles'
+# 1,900), and their error is 4-5 times the 8x8 tiles'.
 
 # %%
 for alpha in sorted(winograd.POINTS):
@@ -451,9 +451,9 @@ lesson.record(speed=speed, speed_settings={"warmup": warmup, "repeat": repeat, "
 # map with fewer products (`tile_side`: 13x13 and 14x14 maps take the 7x7 tiles, 8x8 maps the 6x6
 # ones, a tie the smaller), F(4x4, 5x5) or F(5x5, 5x5), again by fewer products, for stride-1 5x5
 # layers of 32 to 128 channels per group (the 9x9 tiles on the four-layer CNN's 15x15 conv2 and
-# AlexNet's 27x27 conv2, the 8x8 on the four-layer CNN's conv3 and AlexNet-CIFAR's conv2), and the space-to-depth for
-# AlexNet's conv1 (3x3 filters over 48 channels), wherever the tiles are at least 5/8 used:
-# AlexNet's 13x13 maps are in, 6x6 maps (36 of 64) are not. The measurements behind the rule,
+# AlexNet's 27x27 conv2, the 8x8 on the four-layer CNN's conv3 and AlexNet-CIFAR's conv2), and the
+# space-to-depth for AlexNet's conv1 (3x3 filters over 48 channels), wherever the tiles are at least
+# 5/8 used: AlexNet's 13x13 maps are in, 6x6 maps (36 of 64) are not. The measurements behind the rule,
 # training steps with and without it, are in `choose`'s docstring.
 # Where a run measures a clear gain that `choose` does not take, the table says NO.
 #

@@ -6,9 +6,10 @@ from fractions import Fraction
 import numpy as np
 
 # the interpolation points for a tile of alpha inputs: alpha - 1 finite ones, then infinity (None).
-# The 9x9 tiles' eight finite points are the best of a search (``winograd``'s module docstring): with
-# 0, +-1 fixed, two pairs +-p and one more point from 2, 3, 1/2 ... 2/5, by the float32 error of a
-# layer; +-2 and +-1/2 with a ninth -3/2 erred 4x more than +-1/2, +-4/3, -3 (2.1e-4 against 5.0e-5).
+# The 9x9 tiles' eight finite points came from a search by the float32 error (BENCHMARKS.md): 0 and
+# +-1 fixed, two pairs +-p and a ninth point from 2, 3, 1/2, 1/3, 1/4, 2/3, 3/2, 3/4, 4/3, 4/5, 5/4,
+# 2/5, 5/2 (and their negatives), by the error of y, gx and gW of a 32 -> 32 layer at 15x15. The 8x8
+# tiles' points with a ninth -3/2 erred 4x more than +-1/2, +-4/3, -3 (2.1e-4 against 5.0e-5).
 POINTS = {4: (0, 1, -1, None), 6: (0, 1, -1, 2, -2, None), 7: (0, 1, -1, 2, -2, Fraction(1, 2), None),
           8: (0, 1, -1, 2, -2, Fraction(1, 2), Fraction(-1, 2), None),
           9: (0, 1, -1, Fraction(1, 2), Fraction(-1, 2), Fraction(4, 3), Fraction(-4, 3), -3, None)}
