@@ -47,8 +47,8 @@ lesson = common.Lesson("13", "fast convolution", "Lavin and Gray 2016",
                        runs={"quick": ("the multiplication counts, the worked example, float32 errors on two "
                                        "layers and timings of the layers at batch 1 (one round)", "5 s"),
                              "default": ("the multiplication counts, the worked example, float32 errors on "
-                                         "seven AlexNet and VGG layers, and im2col against Winograd timed on "
-                                         "twelve layers (5 rounds)", "2 min on a 2-core CPU")})
+                                         "eight AlexNet, VGG and four-layer CNN layers, and im2col against "
+                                         "Winograd timed on fifteen layers (5 rounds)", "2.5 min on a 2-core CPU")})
 
 # %% [markdown]
 # ## 1. Multiplications per output
@@ -105,7 +105,10 @@ def conv_layers(model, image):
 NETWORKS = {"AlexNet": conv_layers(models.alexnet(columns=1, init=None), (3, 227, 227)),
             "AlexNet-CIFAR": conv_layers(models.alexnet_cifar(columns=1, init=None), (3, 32, 32)),
             "VGG-16": conv_layers(models.vgg("D", init=None), (3, 224, 224)),
-            "VGG-C": conv_layers(models.vgg("C", init=None), (3, 224, 224))}  # for its 1x1 layers
+            "VGG-C": conv_layers(models.vgg("C", init=None), (3, 224, 224)),  # for its 1x1 layers
+            # the lessons' own network, whose layers are numbered, not named: conv1, conv2, conv3
+            "four-layer-CNN": {f"conv{i}": layer._replace(name=f"conv{i}") for i, layer in enumerate(
+                conv_layers(models.four_layer_cnn(), (3, 32, 32)).values(), start=1)}}
 
 
 def refusal(layer):
@@ -314,7 +317,7 @@ def layer_inputs(layer, N, rng):
 ERROR_LAYERS = lesson.pick(quick=[("AlexNet-CIFAR", "conv2"), ("AlexNet-CIFAR", "conv4")],
                            default=[("AlexNet", "conv2"), ("AlexNet", "conv3"), ("AlexNet", "conv4"),
                                     ("AlexNet-CIFAR", "conv2"), ("AlexNet-CIFAR", "conv3"),
-                                    ("VGG-16", "conv3_1"), ("VGG-16", "conv5_1")])
+                                    ("VGG-16", "conv3_1"), ("VGG-16", "conv5_1"), ("four-layer-CNN", "conv2")])
 errors, rows = {}, []
 for network, name in ERROR_LAYERS:
     layer = NETWORKS[network][name]
@@ -341,9 +344,10 @@ lesson.record(float32_error=errors)  # keys: float32_error[layer][algorithm] = {
 
 # %% [markdown]
 # In the default run of lessons/README.md, F(2x2, 3x3) stays at im2col's own float32 error (6-9e-7
-# against 5-7e-7), while the 6x6 tiles of F(4x4, 3x3) and F(2x2, 5x5) reach 0.3-1.8e-5 and the 8x8
-# tiles of F(4x4, 5x5) 1.0-1.3e-5, up to 25 times im2col's, the 9x9 tiles of F(5x5, 5x5) 4.3-5.1e-5,
-# about 70 times (the tolerances of tests/test_winograd.py are set from such measurements).
+# against 4.5-9.6e-7), while the 6x6 tiles of F(4x4, 3x3) and F(2x2, 5x5) reach 0.3-1.8e-5 and the
+# 8x8 tiles of F(4x4, 5x5) 0.6-1.0e-5, up to 25 times im2col's, the 9x9 tiles of F(5x5, 5x5)
+# 2.3-5.1e-5, up to 70 times (the tolerances of tests/test_winograd.py are set from such
+# measurements).
 #
 # Why: B^T is the inverse of the evaluation matrix at the points, and a larger tile needs more
 # points, farther apart (0, +-1, +-2, infinity for alpha = 6): the matrices get larger entries and
@@ -379,6 +383,7 @@ SPEED = [  # (network, layer, batch): the batches make each layer a fraction of 
     # the strided and 5x5 layers, and where Winograd loses or cannot run at all
     ("AlexNet", "conv1", 16), ("VGG-C", "conv3_3", 4), ("VGG-16", "conv1_1", 2),
     ("AlexNet", "conv2", 16), ("AlexNet-CIFAR", "conv2", 128),
+    ("four-layer-CNN", "conv2", 128), ("four-layer-CNN", "conv3", 128),  # 15x15 and 7x7 maps
 ]
 warmup, repeat = lesson.pick(quick=(0, 1), default=(1, 5))
 # the pause lets spinning BLAS threads go to sleep between rounds; one thread has none to wait for
