@@ -37,9 +37,9 @@ searched, ``cook_toom.POINTS``): F(2x2, 3x3), F(4x4, 3x3) and F(5x5, 3x3) for 3x
 and 4.6x fewer multiplications), F(2x2, 5x5) with 6x6 tiles, F(4x4, 5x5) with 8x8 tiles and
 F(5x5, 5x5) with 9x9 tiles for 5x5 filters (2.8x, 6.25x and 7.7x fewer). The measured errors are
 stated in tests/test_winograd.py. A layer's tiles are the ones that cover its output with the fewest
-products (``tile_side``): AlexNet's 13x13 maps fill 169 of 225 outputs of F(5x5, 3x3)'s tiles and
-169 of 256 of F(4x4, 3x3)'s; the four-layer CNN's 15x15 maps fill all 225 of F(5x5, 5x5)'s and 225
-of 256 of F(4x4, 5x5)'s.
+products, a larger tile only where it saves more than a tenth of them (``tile_side``): AlexNet's
+13x13 maps fill 169 of 225 outputs of F(5x5, 3x3)'s tiles and 169 of 256 of F(4x4, 3x3)'s; the
+four-layer CNN's 15x15 maps fill all 225 of F(5x5, 5x5)'s and 225 of 256 of F(4x4, 5x5)'s.
 """
 import functools
 import numpy as np
