@@ -51,13 +51,15 @@ def choose(algorithm, x_shape, w_shape, stride, padding, groups):
 
     A stride s > 1 is a space-to-depth (``space_to_depth``): r = ceil(k / s) of the filters' size k.
     "winograd" takes F(4x4, 3x3) or F(5x5, 3x3) for 3x3 filters, whichever covers the output with
-    fewer products (``tile_side``: AlexNet's 13x13 maps and VGG's 14x14 take F(5x5, 3x3); training
-    steps of AlexNet at batch 16 1.033x faster, its conv3-5 142.4 -> 131.2 ms, VGG's 512 -> 512 layer
-    at 14x14 1.04x, at 112x112 1.00x, so that 112x112 maps, 8% fewer products, stay on 6x6 tiles;
-    BENCHMARKS.md), and F(4x4, 5x5) or F(5x5, 5x5) for 5x5 ones by the same rule (the four-layer
-    CNN's 15x15 maps take F(5x5, 5x5)'s 9x9 tiles: its training steps 1.103x faster, its conv2 8.58 +
-    10.21 -> 5.84 + 7.48 ms forward + backward in-step; AlexNet's 27x27 maps, 7% fewer products,
-    measured the same speed on them and stay on 8x8), and refuses other filters and strides. "auto" takes that F(m x m, r x r) for a stride-1 square filter when
+    fewer products, the larger only where it saves more than a tenth of them (``tile_side``:
+    AlexNet's 13x13 maps and VGG's 14x14 take F(5x5, 3x3); training steps of AlexNet at batch 16
+    1.033x faster, its conv3-5 142.4 -> 131.2 ms, VGG's 512 -> 512 layer at 14x14 1.04x, at 112x112
+    1.00x, so that 112x112 maps, 8% fewer products, stay on 6x6 tiles; BENCHMARKS.md), and F(4x4,
+    5x5) or F(5x5, 5x5) for 5x5 ones by the same rule (the four-layer CNN's 15x15 maps take F(5x5,
+    5x5)'s 9x9 tiles: its training steps 1.103x faster, its conv2 8.58 + 10.21 -> 5.84 + 7.48 ms
+    forward + backward in-step; AlexNet's 27x27 maps, 7% fewer products, measured the same speed on
+    them and stay on 8x8), and refuses other filters and strides. "auto" takes that F(m x m, r x r)
+    for a stride-1 square filter when
 
       - each group's input and output channels are within ``AUTO[r]``: at least 128 for 3x3,
         32 to 128 for 5x5 (AlexNet's conv2, 48 -> 128 per group, on F(4x4, 5x5): training steps of
