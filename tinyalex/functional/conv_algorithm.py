@@ -12,10 +12,11 @@ TILE = {3: (4, 5), 5: (4, 5)}
 
 
 # A larger tile errs more (tests/test_winograd.py), so it is taken only where it saves more than this
-# share of the products: savings of 7-8% ran at the speed of the smaller tile (AlexNet's 27x27 conv2,
-# 2,916 products on 9x9 tiles against 3,136 on 8x8: 2.05x and 2.06x over im2col in lesson 13, its
-# training steps 0.989x and 1.012x in two A/Bs; VGG's 112x112 maps on 7x7 tiles against 6x6: 1.00x), 23-29% ran faster
-# (AlexNet's 13x13 conv3-5 on 7x7 tiles 1.03x a step, the four-layer CNN's 15x15 conv2 on 9x9 1.10x).
+# share of the products: savings of 7-8% ran at about the speed of the smaller tile (AlexNet's 27x27
+# conv2, 2,916 products on 9x9 tiles against 3,136 on 8x8: 2.05x and 2.06x over im2col in lesson 13,
+# its training steps 0.989x and 1.012x in two A/Bs; VGG's 112x112 maps on 7x7 tiles against 6x6:
+# 1.00x), 23-29% ran faster (AlexNet's 13x13 conv3-5 on 7x7 tiles 1.03x a step, the four-layer CNN's
+# 15x15 conv2 on 9x9 1.10x).
 LARGER_TILE_SAVING = 0.1
 
 
